@@ -1,0 +1,78 @@
+/**
+ * The handler contract: a task handler is an async generator that `yield`s
+ * progress and `return`s its result. It gets an AbortSignal for timeouts,
+ * cancellation and shutdown, and may throw {@link Unrecoverable} (no retry)
+ * or {@link RetryAfter} (retry after a given delay).
+ *
+ * @example
+ * ```ts
+ * export const handler: TaskHandler<{ ms: number }, { slept: number }> = async function* (p, ctx) {
+ *   for (let i = 1; i <= 4; i++) {
+ *     await ctx.sleep(p.ms / 4);
+ *     yield { progress: i / 4 };
+ *   }
+ *   return { slept: p.ms };
+ * };
+ * ```
+ *
+ * @module
+ */
+
+import { SchedulerError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+
+/** A progress report: `progress` from 0 to 1, and an optional message. */
+export interface Progress {
+  progress: number;
+  message?: string;
+}
+
+/** What a handler gets besides its payload. */
+export interface TaskContext {
+  readonly id: string;
+  readonly type: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** Aborted on timeout, cancel and shutdown; `signal.reason` says which. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  /** Resolves after `ms`, rejects with the abort reason when the signal aborts first. */
+  sleep(ms: number): Promise<void>;
+}
+
+/** A task handler. */
+export type TaskHandler<P = unknown, R = unknown> = (
+  payload: P,
+  ctx: TaskContext,
+) => AsyncGenerator<Progress, R, void>;
+
+/** How a handler module describes itself. */
+export interface HandlerDefinition<P = unknown, R = unknown> {
+  /** The task type it serves: the `<type>` of `tasks.submit.<type>`. */
+  type: string;
+  handler: TaskHandler<P, R>;
+  /**
+   * Run in the worker thread pool rather than on the node's event loop: for
+   * handlers that burn CPU. The module must then be importable by URL.
+   */
+  pool?: boolean;
+  /** Capabilities a worker needs to run this type (added to the task's `requires`). */
+  requires?: readonly string[];
+}
+
+/** Thrown by a handler: fail the task now, no more attempts. */
+export class Unrecoverable extends SchedulerError {
+  override name = "Unrecoverable";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("UNRECOVERABLE", message, options);
+  }
+}
+
+/** Thrown by a handler: this attempt failed, try again after `delayMs`. */
+export class RetryAfter extends SchedulerError {
+  override name = "RetryAfter";
+  constructor(readonly delayMs: number, message = `retry after ${delayMs} ms`) {
+    super("HANDLER_ERROR", message);
+  }
+}

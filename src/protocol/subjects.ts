@@ -1,0 +1,87 @@
+/**
+ * Every subject the system uses, built from one optional prefix. The public
+ * ones are in DESIGN.md; `sched.*` subjects are internal to the cluster.
+ *
+ * @module
+ */
+
+/** Subject names for one deployment (one prefix). */
+export interface Subjects {
+  readonly prefix: string;
+  /** `tasks.submit.<type>` */
+  submit(type: string): string;
+  /** `tasks.submit.>` */
+  readonly submitAll: string;
+  /** `tasks.result.<id>` */
+  result(id: string): string;
+  readonly resultAll: string;
+  /** `tasks.progress.<id>` */
+  progress(id: string): string;
+  readonly cancel: string;
+  readonly status: string;
+  monitorWorker(node: string): string;
+  monitorTask(id: string): string;
+  monitorScheduler(id: string): string;
+  monitorSupervisor(node: string): string;
+  readonly monitorAll: string;
+  /** `monitor.snapshot`: request/reply, the full picture for a late joiner. */
+  readonly monitorSnapshot: string;
+  /** Internal: assignments to one worker node. */
+  assign(node: string): string;
+  /** Internal: a worker node's reports (accepted, progress, outcome) to the leader. */
+  readonly report: string;
+  /** Internal: ask every worker node for its registration and in-flight tasks. */
+  readonly roster: string;
+  /** Internal: control messages to one worker node (cancel, fence). */
+  control(node: string): string;
+  /** Stream names. */
+  readonly tasksStream: string;
+  readonly resultsStream: string;
+  readonly deadLetterStream: string;
+  readonly deadLetter: (id: string) => string;
+  readonly leaseBucket: string;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** Build the subject set for a prefix ("" or a dot-free token such as `prod`). */
+export function subjects(prefix = ""): Subjects {
+  if (prefix !== "" && !TOKEN.test(prefix)) {
+    throw new Error(
+      `subject prefix must be letters, digits, "_" or "-": got ${JSON.stringify(prefix)}`,
+    );
+  }
+  const p = prefix ? `${prefix}.` : "";
+  const name = prefix ? `${prefix.toUpperCase().replaceAll("-", "_")}_` : "";
+  return {
+    prefix,
+    submit: (type) => `${p}tasks.submit.${type}`,
+    submitAll: `${p}tasks.submit.>`,
+    result: (id) => `${p}tasks.result.${id}`,
+    resultAll: `${p}tasks.result.>`,
+    progress: (id) => `${p}tasks.progress.${id}`,
+    cancel: `${p}tasks.cancel`,
+    status: `${p}tasks.status`,
+    monitorWorker: (node) => `${p}monitor.worker.${node}`,
+    monitorTask: (id) => `${p}monitor.task.${id}`,
+    monitorScheduler: (id) => `${p}monitor.scheduler.${id}`,
+    monitorSupervisor: (node) => `${p}monitor.supervisor.${node}`,
+    monitorAll: `${p}monitor.>`,
+    monitorSnapshot: `${p}monitor.snapshot`,
+    assign: (node) => `${p}sched.assign.${node}`,
+    report: `${p}sched.report`,
+    roster: `${p}sched.roster`,
+    control: (node) => `${p}sched.control.${node}`,
+    tasksStream: `${name}TASKS`,
+    resultsStream: `${name}RESULTS`,
+    deadLetterStream: `${name}DEAD_LETTER`,
+    deadLetter: (id) => `${p}tasks.dead.${id}`,
+    leaseBucket: `${name}sched_lease`,
+  };
+}
+
+/** The last token of a subject: the task type of `tasks.submit.<type>`. */
+export function lastToken(subject: string): string {
+  const i = subject.lastIndexOf(".");
+  return i < 0 ? subject : subject.slice(i + 1);
+}

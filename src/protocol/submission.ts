@@ -1,0 +1,272 @@
+/**
+ * Decoding a submission from `tasks.submit.<type>`: bytes and headers in, a
+ * typed task or a rejection that names the field, the rule and the value out.
+ * Nothing here throws on input.
+ *
+ * @module
+ */
+
+import { type ErrorInfo, show } from "../errors.ts";
+import type { TaskId } from "./task.ts";
+
+/** The limits a submission is checked against. */
+export interface SubmissionLimits {
+  /** Largest body accepted, in bytes. */
+  maxPayloadBytes: number;
+  /** Largest `timeoutMs`. */
+  maxTimeoutMs: number;
+  /** Largest `maxAttempts`. */
+  maxAttempts: number;
+  defaultTimeoutMs: number;
+  defaultMaxAttempts: number;
+  defaultPriority: number;
+}
+
+/** Defaults used when a deployment sets nothing. */
+export const DEFAULT_LIMITS: SubmissionLimits = {
+  maxPayloadBytes: 1024 * 1024,
+  maxTimeoutMs: 24 * 3600_000,
+  maxAttempts: 100,
+  defaultTimeoutMs: 30_000,
+  defaultMaxAttempts: 3,
+  defaultPriority: 5,
+};
+
+/** The fields of a task body, after validation, before authorisation. */
+export interface SubmissionDraft {
+  id: TaskId;
+  type: string;
+  payload: unknown;
+  priority: number;
+  deadline: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  requires: string[];
+  dependsOn: TaskId[];
+  /** Whether the id was chosen by the client (body or Nats-Msg-Id) or generated. */
+  idSource: "body" | "header" | "generated";
+}
+
+/** The outcome of decoding: a draft, or a rejection with the id to answer on. */
+export type Decoded =
+  | { ok: true; draft: SubmissionDraft }
+  | { ok: false; id: TaskId; type: string; error: ErrorInfo };
+
+const ID = /^[A-Za-z0-9_-][A-Za-z0-9_:-]{0,127}$/;
+const CAPABILITY = /^[A-Za-z0-9_:-]{1,64}$/;
+const TYPE = /^[A-Za-z0-9_-]{1,64}$/;
+const FIELDS = new Set([
+  "id",
+  "payload",
+  "priority",
+  "deadline",
+  "timeoutMs",
+  "maxAttempts",
+  "requires",
+  "dependsOn",
+]);
+
+/** Is this a valid task id (one subject token, at most 128 characters)? */
+export function isTaskId(value: unknown): value is TaskId {
+  return typeof value === "string" && ID.test(value);
+}
+
+/** Is this a valid task type name? */
+export function isTaskType(value: unknown): value is string {
+  return typeof value === "string" && TYPE.test(value);
+}
+
+let generated = 0;
+const nodePart = crypto.randomUUID().slice(0, 8);
+
+/** A fresh task id, unique across processes. */
+export function generateTaskId(): TaskId {
+  generated = (generated + 1) >>> 0;
+  return `t-${nodePart}-${Date.now().toString(36)}-${generated.toString(36)}` as TaskId;
+}
+
+class Invalid {
+  constructor(readonly error: ErrorInfo) {}
+}
+
+function invalid(message: string): never {
+  throw new Invalid({ code: "INVALID_ARGUMENT", message });
+}
+
+/**
+ * Decode and validate a submission body. `headerId` is the `Nats-Msg-Id`
+ * header, if any; `now` is epoch ms.
+ */
+export function decodeSubmission(
+  type: string,
+  body: Uint8Array,
+  headerId: string | undefined,
+  limits: SubmissionLimits,
+  now: number,
+): Decoded {
+  const fallbackId = isTaskId(headerId) ? headerId : generateTaskId();
+  const idSource = isTaskId(headerId) ? "header" as const : "generated" as const;
+  if (!isTaskType(type)) {
+    return reject(
+      fallbackId,
+      type,
+      "UNKNOWN_TYPE",
+      `task type ${show(type)} is not a valid type name`,
+    );
+  }
+  if (body.byteLength > limits.maxPayloadBytes) {
+    return reject(
+      fallbackId,
+      type,
+      "PAYLOAD_TOO_LARGE",
+      `body is ${body.byteLength} bytes: the limit is ${limits.maxPayloadBytes}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(body));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return reject(fallbackId, type, "INVALID_ARGUMENT", `body is not valid JSON: ${reason}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    const kind = Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed;
+    return reject(fallbackId, type, "INVALID_ARGUMENT", `body must be a JSON object: got ${kind}`);
+  }
+  const obj = parsed as Record<string, unknown>;
+  let id = fallbackId;
+  let source: SubmissionDraft["idSource"] = idSource;
+  if ("id" in obj) {
+    if (!isTaskId(obj.id)) {
+      return reject(
+        fallbackId,
+        type,
+        "INVALID_ARGUMENT",
+        `id must be 1 to 128 letters, digits, "_", "-" or ":" (not starting with ":"): got ${
+          show(obj.id)
+        }`,
+      );
+    }
+    id = obj.id;
+    source = "body";
+  }
+  try {
+    return { ok: true, draft: validate(obj, id, type, source, limits, now) };
+  } catch (err) {
+    if (err instanceof Invalid) return { ok: false, id, type, error: err.error };
+    throw err;
+  }
+}
+
+const decoder = new TextDecoder();
+
+function reject(id: TaskId, type: string, code: ErrorInfo["code"], message: string): Decoded {
+  return { ok: false, id, type, error: { code, message } };
+}
+
+function validate(
+  obj: Record<string, unknown>,
+  id: TaskId,
+  type: string,
+  idSource: SubmissionDraft["idSource"],
+  limits: SubmissionLimits,
+  now: number,
+): SubmissionDraft {
+  for (const key of Object.keys(obj)) {
+    if (!FIELDS.has(key)) {
+      invalid(`unknown field ${show(key)}: allowed are ${[...FIELDS].join(", ")}`);
+    }
+  }
+  if (!("payload" in obj)) invalid("payload is required (use {} when the task needs none)");
+  const priority = intField(obj.priority, "priority", 0, 9, limits.defaultPriority);
+  const timeoutMs = intField(
+    obj.timeoutMs,
+    "timeoutMs",
+    1,
+    limits.maxTimeoutMs,
+    limits.defaultTimeoutMs,
+  );
+  const maxAttempts = intField(
+    obj.maxAttempts,
+    "maxAttempts",
+    1,
+    limits.maxAttempts,
+    limits.defaultMaxAttempts,
+  );
+  const deadline = deadlineField(obj.deadline, now);
+  const requires = listField(
+    obj.requires,
+    "requires",
+    32,
+    (v) => CAPABILITY.test(v),
+    "capability names",
+  );
+  const dependsOn = listField(
+    obj.dependsOn,
+    "dependsOn",
+    100,
+    (v) => ID.test(v),
+    "task ids",
+  ) as TaskId[];
+  if (dependsOn.includes(id)) invalid(`dependsOn must not name the task itself: got ${show(id)}`);
+  return {
+    id,
+    type,
+    payload: obj.payload,
+    priority,
+    deadline,
+    timeoutMs,
+    maxAttempts,
+    requires: [...new Set(requires)].sort(),
+    dependsOn: [...new Set(dependsOn)],
+    idSource,
+  };
+}
+
+function intField(
+  value: unknown,
+  name: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    invalid(`${name} must be an integer from ${min} to ${max}: got ${show(value)}`);
+  }
+  return value;
+}
+
+function deadlineField(value: unknown, _now: number): number {
+  if (value === undefined || value === null) return Infinity;
+  if (typeof value !== "string") {
+    invalid(`deadline must be an ISO 8601 date-time string: got ${show(value)}`);
+  }
+  // Date.parse accepts loose forms; demand a full date and time with a zone.
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
+    invalid(
+      `deadline must be an ISO 8601 date-time with a time zone, e.g. "2026-11-22T10:00:00Z": got ${
+        show(value)
+      }`,
+    );
+  }
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) invalid(`deadline is not a real date: got ${show(value)}`);
+  return ms;
+}
+
+function listField(
+  value: unknown,
+  name: string,
+  max: number,
+  ok: (v: string) => boolean,
+  what: string,
+): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) invalid(`${name} must be an array of ${what}: got ${show(value)}`);
+  if (value.length > max) invalid(`${name} may hold at most ${max} entries: got ${value.length}`);
+  for (const v of value) {
+    if (typeof v !== "string" || !ok(v)) invalid(`${name} must hold only ${what}: got ${show(v)}`);
+  }
+  return value as string[];
+}
