@@ -1,0 +1,501 @@
+/**
+ * The NATS JetStream transport: the only module that imports `@nats-io/*`.
+ *
+ * Durable publishes do not go through `js.publish`: each of those is a
+ * request with its own timer and promise plumbing, which caps a connection at
+ * about 10,000 acked publishes a second. Here a publish carries a reply
+ * subject under one wildcard inbox subscription, the PubAck is matched by a
+ * counter, and one sweep timer expires the stragglers: the same semantics
+ * (stream ack, duplicate detection, expected last subject sequence) at two to
+ * three times the rate.
+ *
+ * @module
+ */
+
+import {
+  connect,
+  createInbox,
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+  type JsMsg,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { SchedulerError } from "../errors.ts";
+import type {
+  ConnectionEvent,
+  ConsumerHandle,
+  ConsumerSpec,
+  DurableMsg,
+  DurablePublishOptions,
+  InMsg,
+  KvBucket,
+  KvEntry,
+  PubAck,
+  PublishOptions,
+  StoredMsg,
+  StreamSpec,
+  Subscription,
+  Transport,
+} from "./types.ts";
+
+/** How to reach NATS. */
+export interface NatsOptions {
+  servers: string | string[];
+  name?: string;
+  tls?: { certFile?: string; keyFile?: string; caFile?: string };
+  /** First connection attempt timeout (default 2 s). */
+  timeoutMs?: number;
+  /** Keep trying at start instead of failing when nothing answers. */
+  waitOnFirstConnect?: boolean;
+}
+
+const MS = 1_000_000;
+const decoder = new TextDecoder();
+
+function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
+  if (!h) return undefined;
+  const v = h.get(name);
+  if (v) return v;
+  const lower = name.toLowerCase();
+  for (const k of h.keys()) if (k.toLowerCase() === lower) return h.get(k);
+  return undefined;
+}
+
+function toHeaders(h: Record<string, string> | undefined): MsgHdrs | undefined {
+  if (!h) return undefined;
+  const out = natsHeaders();
+  for (const [k, v] of Object.entries(h)) out.set(k, v);
+  return out;
+}
+
+function inMsg(m: Msg): InMsg {
+  return {
+    subject: m.subject,
+    data: m.data,
+    reply: m.reply,
+    header: (n) => headerOf(m.headers, n),
+  };
+}
+
+/** Connect to NATS and return the transport. */
+export async function connectNats(options: NatsOptions): Promise<NatsTransport> {
+  const nc = await connect({
+    servers: options.servers,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+    timeout: options.timeoutMs ?? 2_000,
+    waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+    pingInterval: 10_000,
+    maxPingOut: 3,
+    tls: options.tls?.certFile || options.tls?.caFile ? { ...options.tls } : undefined,
+  });
+  const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+  return new NatsTransport(nc, jsm, jetstream(nc, { timeout: 5_000 }));
+}
+
+interface PendingAck {
+  resolve: (a: PubAck) => void;
+  expires: number;
+}
+
+/** {@link Transport} over a NATS connection. */
+export class NatsTransport implements Transport {
+  readonly name: string;
+  readonly nc: NatsConnection;
+  #jsm: JetStreamManager;
+  #js: JetStreamClient;
+  #ackInbox = createInbox();
+  #pending = new Map<number, PendingAck>();
+  #nextAck = 0;
+  #sweep: ReturnType<typeof setInterval> | undefined;
+  #listeners: ((e: ConnectionEvent) => void)[] = [];
+  #consumers = new Set<ConsumerHandle>();
+
+  constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient) {
+    this.nc = nc;
+    this.#jsm = jsm;
+    this.#js = js;
+    this.name = nc.getServer();
+    nc.subscribe(`${this.#ackInbox}.*`, { callback: (_err, m) => this.#onPubAck(m) });
+    void this.#watchStatus();
+    void nc.closed().then((err) =>
+      this.#emit({ type: "closed", error: err ? String(err) : undefined })
+    );
+  }
+
+  publish(subject: string, data: Uint8Array, opts?: PublishOptions): void {
+    this.nc.publish(
+      subject,
+      data,
+      opts ? { headers: toHeaders(opts.headers), reply: opts.reply } : undefined,
+    );
+  }
+
+  subscribe(subject: string, fn: (msg: InMsg) => void, opts?: { queue?: string }): Subscription {
+    const sub = this.nc.subscribe(subject, {
+      queue: opts?.queue,
+      callback: (err, m) => {
+        if (err) return;
+        fn(inMsg(m));
+      },
+    });
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  async request(
+    subject: string,
+    data: Uint8Array,
+    opts?: { timeoutMs?: number; headers?: Record<string, string> },
+  ): Promise<InMsg> {
+    try {
+      const m = await this.nc.request(subject, data, {
+        timeout: opts?.timeoutMs ?? 5_000,
+        headers: toHeaders(opts?.headers),
+      });
+      return inMsg(m);
+    } catch (err) {
+      throw new SchedulerError(
+        "TRANSPORT",
+        `request to ${subject} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+
+  respond(msg: InMsg, data: Uint8Array, headers?: Record<string, string>): void {
+    if (msg.reply) {
+      this.nc.publish(msg.reply, data, headers ? { headers: toHeaders(headers) } : undefined);
+    }
+  }
+
+  inbox(): string {
+    return createInbox();
+  }
+
+  flush(): Promise<void> {
+    return this.nc.flush();
+  }
+
+  async ensureStreams(specs: StreamSpec[]): Promise<void> {
+    for (const spec of specs) {
+      const config: Partial<StreamConfig> & { name: string } = {
+        name: spec.name,
+        subjects: spec.subjects,
+        retention: spec.retention === "workqueue"
+          ? RetentionPolicy.Workqueue
+          : RetentionPolicy.Limits,
+        storage: spec.storage === "memory" ? StorageType.Memory : StorageType.File,
+        max_age: (spec.maxAgeMs ?? 0) * MS,
+        max_msgs_per_subject: spec.maxMsgsPerSubject ?? -1,
+        max_bytes: spec.maxBytes ?? -1,
+        duplicate_window: (spec.duplicateWindowMs ?? 120_000) * MS,
+        num_replicas: spec.replicas ?? 1,
+        discard: DiscardPolicy.Old,
+        allow_direct: true,
+      };
+      let exists = true;
+      try {
+        await this.#jsm.streams.info(spec.name);
+      } catch {
+        exists = false;
+      }
+      try {
+        if (exists) await this.#jsm.streams.update(spec.name, config);
+        else await this.#jsm.streams.add(config);
+      } catch (err) {
+        // Two processes starting at once may both try to add: a second add of the same config is fine.
+        if (!exists && /already in use|exists/i.test(String((err as Error).message))) continue;
+        throw new SchedulerError(
+          "TRANSPORT",
+          `cannot create stream ${spec.name}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    }
+  }
+
+  publishDurable(subject: string, data: Uint8Array, opts?: DurablePublishOptions): Promise<PubAck> {
+    return new Promise<PubAck>((resolve) => {
+      const id = ++this.#nextAck;
+      this.#pending.set(id, { resolve, expires: Date.now() + (opts?.timeoutMs ?? 5_000) });
+      this.#armSweep();
+      let h: MsgHdrs | undefined;
+      if (opts?.headers || opts?.msgId || opts?.expectLastSubjectSeq !== undefined) {
+        h = toHeaders(opts.headers) ?? natsHeaders();
+        if (opts.msgId) h.set("Nats-Msg-Id", opts.msgId);
+        if (opts.expectLastSubjectSeq !== undefined) {
+          h.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSeq));
+        }
+      }
+      try {
+        this.nc.publish(subject, data, { reply: `${this.#ackInbox}.${id}`, headers: h });
+      } catch (err) {
+        this.#pending.delete(id);
+        resolve({ ok: false, code: "ERROR", message: (err as Error).message });
+      }
+    });
+  }
+
+  #onPubAck(m: Msg): void {
+    const id = Number(m.subject.slice(this.#ackInbox.length + 1));
+    const p = this.#pending.get(id);
+    if (!p) return;
+    this.#pending.delete(id);
+    if (m.headers?.code === 503) {
+      p.resolve({ ok: false, code: "NO_STREAM", message: "no stream captures this subject" });
+      return;
+    }
+    try {
+      const r = JSON.parse(decoder.decode(m.data)) as {
+        seq?: number;
+        duplicate?: boolean;
+        error?: { err_code?: number; description?: string };
+      };
+      if (r.error) {
+        const code = r.error.err_code === 10071 ? "WRONG_LAST_SEQUENCE" : "ERROR";
+        p.resolve({ ok: false, code, message: r.error.description ?? "stream error" });
+      } else {
+        p.resolve({ ok: true, seq: r.seq ?? 0, duplicate: r.duplicate ?? false });
+      }
+    } catch (err) {
+      p.resolve({
+        ok: false,
+        code: "ERROR",
+        message: `unreadable PubAck: ${(err as Error).message}`,
+      });
+    }
+  }
+
+  #armSweep(): void {
+    if (this.#sweep !== undefined) return;
+    this.#sweep = setInterval(() => {
+      const now = Date.now();
+      for (const [id, p] of this.#pending) {
+        if (p.expires <= now) {
+          this.#pending.delete(id);
+          p.resolve({ ok: false, code: "TIMEOUT", message: "no PubAck in time" });
+        }
+      }
+      if (this.#pending.size === 0) {
+        clearInterval(this.#sweep);
+        this.#sweep = undefined;
+      }
+    }, 250);
+    Deno.unrefTimer(this.#sweep as unknown as number);
+  }
+
+  async consume(spec: ConsumerSpec, fn: (msg: DurableMsg) => void): Promise<ConsumerHandle> {
+    await this.#ensureConsumer(spec);
+    const consumer = await this.#js.consumers.get(spec.stream, spec.durable);
+    const toDurable = (m: JsMsg): DurableMsg => ({
+      subject: m.subject,
+      data: m.data,
+      seq: m.seq,
+      deliveries: m.info.deliveryCount,
+      header: (n) => headerOf(m.headers, n),
+      ack: () => m.ack(),
+      nak: (ms) => m.nak(ms),
+      working: () => m.working(),
+      term: () => m.term(),
+    });
+    const messages = await consumer.consume({
+      max_messages: spec.batch ?? 1_000,
+      callback: (m) => fn(toDurable(m)),
+    });
+    const handle: ConsumerHandle = {
+      stop: async () => {
+        this.#consumers.delete(handle);
+        await messages.close();
+      },
+    };
+    this.#consumers.add(handle);
+    return handle;
+  }
+
+  async #ensureConsumer(spec: ConsumerSpec): Promise<void> {
+    const config = {
+      durable_name: spec.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      max_ack_pending: spec.maxAckPending,
+      ack_wait: spec.ackWaitMs * MS,
+      max_deliver: -1,
+      filter_subject: spec.filterSubject,
+    };
+    try {
+      await this.#jsm.consumers.info(spec.stream, spec.durable);
+      await this.#jsm.consumers.update(spec.stream, spec.durable, {
+        max_ack_pending: config.max_ack_pending,
+        ack_wait: config.ack_wait,
+      });
+    } catch (err) {
+      if (!/not found/i.test(String((err as Error).message))) throw err;
+      await this.#jsm.consumers.add(spec.stream, config);
+    }
+  }
+
+  async resetConsumer(spec: ConsumerSpec): Promise<void> {
+    try {
+      await this.#jsm.consumers.delete(spec.stream, spec.durable);
+    } catch (err) {
+      if (!/not found/i.test(String((err as Error).message))) throw err;
+    }
+    await this.#ensureConsumer(spec);
+  }
+
+  async lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {
+    try {
+      const m = await this.#jsm.streams.getMessage(stream, { last_by_subj: subject });
+      if (!m) return null;
+      return {
+        subject: m.subject,
+        seq: m.seq,
+        data: m.data,
+        time: m.time.getTime(),
+        header: (n) => headerOf(m.header, n),
+      };
+    } catch (err) {
+      if (/no message found|not found/i.test(String((err as Error).message))) return null;
+      throw new SchedulerError(
+        "TRANSPORT",
+        `cannot read ${subject} from ${stream}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+
+  async readStream(
+    stream: string,
+    opts: { filterSubject?: string; fromSeq?: number; limit?: number } = {},
+  ): Promise<StoredMsg[]> {
+    const info = await this.#jsm.streams.info(stream);
+    const out: StoredMsg[] = [];
+    if (info.state.messages === 0) return out;
+    const consumer = await this.#js.consumers.get(stream, {
+      filter_subjects: opts.filterSubject ? [opts.filterSubject] : undefined,
+      opt_start_seq: opts.fromSeq,
+      deliver_policy: opts.fromSeq ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+    });
+    const limit = opts.limit ?? Infinity;
+    while (out.length < limit) {
+      const batch = await consumer.fetch({
+        max_messages: Math.min(1_000, limit - out.length),
+        expires: 1_000,
+      });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        out.push({
+          subject: m.subject,
+          seq: m.seq,
+          data: m.data,
+          time: m.info.timestampNanos / MS,
+          header: (n) => headerOf(m.headers, n),
+        });
+        if (m.info.pending === 0) return out;
+      }
+      if (got === 0) break;
+    }
+    return out;
+  }
+
+  async kv(bucket: string, opts?: { historyTtlMs?: number; replicas?: number }): Promise<KvBucket> {
+    const kvm = new Kvm(this.nc);
+    const kv = await kvm.create(bucket, {
+      history: 1,
+      ttl: opts?.historyTtlMs ?? 0,
+      replicas: opts?.replicas ?? 1,
+    });
+    const entry = (
+      e: { key: string; value: Uint8Array; revision: number; operation: string },
+    ): KvEntry => ({
+      key: e.key,
+      value: e.value,
+      revision: e.revision,
+      operation: e.operation as KvEntry["operation"],
+    });
+    const casMiss = (err: unknown) =>
+      /wrong last sequence|key exists|10071|10164/i.test(String((err as Error)?.message));
+    return {
+      get: async (key) => {
+        const e = await kv.get(key);
+        return e && e.operation === "PUT" ? entry(e) : null;
+      },
+      create: async (key, value) => {
+        try {
+          return await kv.create(key, value);
+        } catch (err) {
+          if (casMiss(err)) return null;
+          throw err;
+        }
+      },
+      update: async (key, value, revision) => {
+        try {
+          return await kv.update(key, value, revision);
+        } catch (err) {
+          if (casMiss(err)) return null;
+          throw err;
+        }
+      },
+      put: (key, value) => kv.put(key, value),
+      delete: (key) => kv.delete(key),
+      entries: async () => {
+        const out: KvEntry[] = [];
+        const keys = await kv.keys();
+        for await (const k of keys) {
+          const e = await kv.get(k);
+          if (e && e.operation === "PUT") out.push(entry(e));
+        }
+        return out;
+      },
+      watch: async (key, fn) => {
+        const it = await kv.watch({ key });
+        void (async () => {
+          for await (const e of it) fn(entry(e));
+        })();
+        return { unsubscribe: () => it.stop() };
+      },
+    };
+  }
+
+  onConnection(fn: (e: ConnectionEvent) => void): void {
+    this.#listeners.push(fn);
+  }
+
+  #emit(e: ConnectionEvent): void {
+    for (const l of this.#listeners) l(e);
+  }
+
+  async #watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === "disconnect") this.#emit({ type: "disconnected" });
+      else if (s.type === "reconnect") this.#emit({ type: "reconnected" });
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of [...this.#consumers]) await c.stop().catch(() => {});
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    for (const [, p] of this.#pending) {
+      p.resolve({ ok: false, code: "ERROR", message: "connection closed" });
+    }
+    this.#pending.clear();
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * What the system needs from a message broker, as one interface with two
+ * implementations: NATS JetStream (`nats.ts`) and an in-memory twin
+ * (`memory.ts`) for unit tests of actor logic.
+ *
+ * @module
+ */
+
+/** A message as received. */
+export interface InMsg {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly reply?: string;
+  header(name: string): string | undefined;
+}
+
+/** A message delivered from a durable stream; settle it with one of the methods. */
+export interface DurableMsg extends InMsg {
+  /** Stream sequence. */
+  readonly seq: number;
+  /** How often this message has been delivered (1 the first time). */
+  readonly deliveries: number;
+  ack(): void;
+  nak(delayMs?: number): void;
+  /** Reset the redelivery timer: the work is still going on. */
+  working(): void;
+  /** Never redeliver. */
+  term(): void;
+}
+
+/** Publish options. */
+export interface PublishOptions {
+  headers?: Record<string, string>;
+  reply?: string;
+}
+
+/** Options for a publish into a stream that waits for the stream's ack. */
+export interface DurablePublishOptions {
+  headers?: Record<string, string>;
+  /** De-duplicates within the stream's duplicate window. */
+  msgId?: string;
+  /** Store only if the subject's last sequence is this (0: only if the subject is empty). */
+  expectLastSubjectSeq?: number;
+  timeoutMs?: number;
+}
+
+/** The stream's answer to a durable publish. */
+export type PubAck =
+  | { ok: true; seq: number; duplicate: boolean }
+  | { ok: false; code: "WRONG_LAST_SEQUENCE" | "NO_STREAM" | "TIMEOUT" | "ERROR"; message: string };
+
+/** A subscription. */
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+/** A stream to create or update at start. */
+export interface StreamSpec {
+  name: string;
+  subjects: string[];
+  retention: "limits" | "workqueue";
+  /** 0 means no limit. */
+  maxAgeMs?: number;
+  maxMsgsPerSubject?: number;
+  maxBytes?: number;
+  duplicateWindowMs?: number;
+  replicas?: number;
+  storage?: "file" | "memory";
+}
+
+/** A durable pull consumer. */
+export interface ConsumerSpec {
+  stream: string;
+  durable: string;
+  /** Most messages delivered and not yet acked: the bound on work held in memory. */
+  maxAckPending: number;
+  ackWaitMs: number;
+  filterSubject?: string;
+  /** Messages pulled per request. */
+  batch?: number;
+}
+
+/** A running consume loop. */
+export interface ConsumerHandle {
+  stop(): Promise<void>;
+}
+
+/** A message read back from a stream. */
+export interface StoredMsg {
+  subject: string;
+  seq: number;
+  data: Uint8Array;
+  time: number;
+  header(name: string): string | undefined;
+}
+
+/** An entry of a KV bucket. */
+export interface KvEntry {
+  key: string;
+  value: Uint8Array;
+  revision: number;
+  /** Put (`PUT`) or a delete marker. */
+  operation: "PUT" | "DEL" | "PURGE";
+}
+
+/** A KV bucket with compare-and-set. */
+export interface KvBucket {
+  get(key: string): Promise<KvEntry | null>;
+  /** Create only if absent; returns the revision, or null when the key exists. */
+  create(key: string, value: Uint8Array): Promise<number | null>;
+  /** Update only if the last revision is `revision`; null on a mismatch. */
+  update(key: string, value: Uint8Array, revision: number): Promise<number | null>;
+  put(key: string, value: Uint8Array): Promise<number>;
+  delete(key: string): Promise<void>;
+  /** Every live entry. */
+  entries(): Promise<KvEntry[]>;
+  /** Changes to `key`, current value first. */
+  watch(key: string, fn: (e: KvEntry) => void): Promise<Subscription>;
+}
+
+/** Connection events. */
+export type ConnectionEvent =
+  | { type: "disconnected" }
+  | { type: "reconnected" }
+  | { type: "closed"; error?: string };
+
+/** The broker, as the actors see it. */
+export interface Transport {
+  /** A name for logs: the server URL or `memory`. */
+  readonly name: string;
+  publish(subject: string, data: Uint8Array, opts?: PublishOptions): void;
+  subscribe(subject: string, fn: (msg: InMsg) => void, opts?: { queue?: string }): Subscription;
+  request(
+    subject: string,
+    data: Uint8Array,
+    opts?: { timeoutMs?: number; headers?: Record<string, string> },
+  ): Promise<InMsg>;
+  /** Answer a request. */
+  respond(msg: InMsg, data: Uint8Array, headers?: Record<string, string>): void;
+  /** A fresh subject for replies. */
+  inbox(): string;
+  flush(): Promise<void>;
+
+  /** Create or update streams (idempotent). */
+  ensureStreams(specs: StreamSpec[]): Promise<void>;
+  /** Publish into a stream, pipelined: many may be awaiting their ack at once. */
+  publishDurable(subject: string, data: Uint8Array, opts?: DurablePublishOptions): Promise<PubAck>;
+  /** Pull from a durable consumer, creating it if missing. */
+  consume(spec: ConsumerSpec, fn: (msg: DurableMsg) => void): Promise<ConsumerHandle>;
+  /** Delete and recreate a consumer so that everything it had not acked is delivered again now. */
+  resetConsumer(spec: ConsumerSpec): Promise<void>;
+  /** The last message on `subject` in `stream`, or null. */
+  lastMessage(stream: string, subject: string): Promise<StoredMsg | null>;
+  /** Messages in a stream, in order, optionally filtered (for rebuilds and inspection). */
+  readStream(
+    stream: string,
+    opts?: { filterSubject?: string; fromSeq?: number; limit?: number },
+  ): Promise<StoredMsg[]>;
+  /** Open (creating if missing) a KV bucket. */
+  kv(bucket: string, opts?: { historyTtlMs?: number; replicas?: number }): Promise<KvBucket>;
+
+  onConnection(fn: (e: ConnectionEvent) => void): void;
+  close(): Promise<void>;
+}

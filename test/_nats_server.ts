@@ -1,0 +1,102 @@
+/**
+ * One nats-server per test file, as nats.js's own test launcher does: port
+ * chosen by the server (`-1`) and read from its ports file, a fresh store
+ * dir, cleanup on dispose. A server can be stopped, killed and restarted on
+ * the same port and store (for restart tests), and three can form a cluster.
+ */
+
+import { freePort, type NatsServer, startNatsServer } from "../src/transport/nats_server.ts";
+
+/** A test server that can be stopped, killed and started again. */
+export class TestServer implements AsyncDisposable {
+  #server: NatsServer;
+  #dir: string;
+  #owned: boolean;
+
+  private constructor(server: NatsServer, dir: string, owned: boolean) {
+    this.#server = server;
+    this.#dir = dir;
+    this.#owned = owned;
+  }
+
+  /** Start one in a fresh temp folder. */
+  static async start(
+    options: { jetstream?: boolean; extraConfig?: string; port?: number; dir?: string } = {},
+  ): Promise<TestServer> {
+    const dir = options.dir ?? await Deno.makeTempDir({ prefix: "ts-nats-" });
+    const server = await startNatsServer({
+      dir,
+      jetstream: options.jetstream,
+      extraConfig: options.extraConfig,
+      port: options.port ?? -1,
+    });
+    return new TestServer(server, dir, options.dir === undefined);
+  }
+
+  get url(): string {
+    return this.#server.url;
+  }
+
+  get port(): number {
+    return this.#server.port;
+  }
+
+  get pid(): number {
+    return this.#server.pid;
+  }
+
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /** Stop gracefully (SIGTERM) or hard (SIGKILL). */
+  stop(signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    return this.#server.stop(signal);
+  }
+
+  /** Start again on the same port with the same store. */
+  async restart(): Promise<void> {
+    await this.#server.stop();
+    this.#server = await startNatsServer({ ...this.#server.options, port: this.#server.port });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#server.stop("SIGKILL");
+    if (this.#owned) await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** A cluster of nats-servers with routes on loopback. */
+export class TestCluster implements AsyncDisposable {
+  readonly servers: NatsServer[];
+  readonly dir: string;
+
+  private constructor(servers: NatsServer[], dir: string) {
+    this.servers = servers;
+    this.dir = dir;
+  }
+
+  static async start(size = 3): Promise<TestCluster> {
+    const dir = await Deno.makeTempDir({ prefix: "ts-cluster-" });
+    const routes = Array.from({ length: size }, () => freePort());
+    const ports = Array.from({ length: size }, () => freePort());
+    const servers = await Promise.all(routes.map((route, i) =>
+      startNatsServer({
+        dir: `${dir}/n${i}`,
+        port: ports[i],
+        serverName: `n${i}`,
+        cluster: { name: "ts", port: route, routes: routes.filter((_, j) => j !== i) },
+      })
+    ));
+    return new TestCluster(servers, dir);
+  }
+
+  get urls(): string[] {
+    return this.servers.map((s) => s.url);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop("SIGKILL")));
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
