@@ -190,6 +190,20 @@ function list(pattern: RegExp, what: string): Rule {
   };
 }
 
+/** A secret is never echoed, not even a short one: the message gives its length only. */
+function secret(minChars: number): Rule {
+  return (v, where) => {
+    if (typeof v !== "string" || v.length < minChars) {
+      const got = typeof v === "string" ? `${v.length} characters` : typeof v;
+      throw new SchedulerError(
+        "CONFIG",
+        `${where} must be at least ${minChars} characters: got ${got}`,
+      );
+    }
+    return v;
+  };
+}
+
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const RULES: Record<keyof Config, Rule> = {
@@ -206,7 +220,7 @@ const RULES: Record<keyof Config, Rule> = {
   tlsCert: text(/./, "a file path"),
   tlsKey: text(/./, "a file path"),
   tlsCa: text(/./, "a file path"),
-  jwtSecret: text(/^.{32,}$/s, "at least 32 characters"),
+  jwtSecret: secret(32),
   capabilities: list(TOKEN, "capability names"),
   subjectPrefix: text(
     /^([A-Za-z0-9_-]{1,32})?$/,
@@ -295,7 +309,8 @@ export function loadConfig(sources: ConfigSources = {}): { config: Config; flags
       throw new SchedulerError("CONFIG", `config file ${file} must hold a JSON object`);
     }
     for (const [k, v] of Object.entries(data)) {
-      if (!(k in RULES) || k === "brokerExplicit") {
+      // Own keys only: `toString` or `__proto__` must not reach Object.prototype.
+      if (!Object.hasOwn(RULES, k) || k === "brokerExplicit") {
         throw new SchedulerError("CONFIG", `config file ${file}: unknown key ${show(k)}`);
       }
       set(k as keyof Config, v, `${file}: ${k}`);

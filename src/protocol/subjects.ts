@@ -26,14 +26,12 @@ export interface Subjects {
   readonly monitorAll: string;
   /** `monitor.snapshot`: request/reply, the full picture for a late joiner. */
   readonly monitorSnapshot: string;
-  /** Internal: assignments to one worker node. */
-  assign(node: string): string;
-  /** Internal: a worker node's reports (accepted, progress, outcome) to the leader. */
+  /** Internal: everything the leader sends one worker node (assignments, cancels, acks, fences). */
+  node(node: string): string;
+  /** Internal: what worker nodes send the leader (reports, hellos, leaving). */
   readonly report: string;
-  /** Internal: ask every worker node for its registration and in-flight tasks. */
-  readonly roster: string;
-  /** Internal: control messages to one worker node (cancel, fence). */
-  control(node: string): string;
+  /** Internal: the leader's broadcast to every worker node (sync after a takeover). */
+  readonly nodes: string;
   /** Stream names. */
   readonly tasksStream: string;
   readonly resultsStream: string;
@@ -68,10 +66,9 @@ export function subjects(prefix = ""): Subjects {
     monitorSupervisor: (node) => `${p}monitor.supervisor.${node}`,
     monitorAll: `${p}monitor.>`,
     monitorSnapshot: `${p}monitor.snapshot`,
-    assign: (node) => `${p}sched.assign.${node}`,
+    node: (node) => `${p}sched.node.${node}`,
     report: `${p}sched.report`,
-    roster: `${p}sched.roster`,
-    control: (node) => `${p}sched.control.${node}`,
+    nodes: `${p}sched.nodes`,
     tasksStream: `${name}TASKS`,
     resultsStream: `${name}RESULTS`,
     deadLetterStream: `${name}DEAD_LETTER`,

@@ -251,8 +251,18 @@ function deadlineField(value: unknown, _now: number): number {
     );
   }
   const ms = Date.parse(value);
-  if (!Number.isFinite(ms)) invalid(`deadline is not a real date: got ${show(value)}`);
+  if (!Number.isFinite(ms) || !dayExists(value)) {
+    invalid(`deadline is not a real date: got ${show(value)}`);
+  }
   return ms;
+}
+
+/** V8 rolls "2026-02-30" over to March 2; a day past the month's end is refused instead. */
+function dayExists(iso: string): boolean {
+  const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
+  const last = new Date(0);
+  last.setUTCFullYear(y, m, 0); // day 0 of the next month: the last day of month m
+  return d >= 1 && d <= last.getUTCDate();
 }
 
 function listField(

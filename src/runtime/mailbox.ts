@@ -68,8 +68,8 @@ export type Offer<M> =
 
 /** A mailbox with a system lane `S` and a bounded user lane `M`. */
 export class Mailbox<M, S> {
-  readonly system = new Deque<S>(4);
-  readonly user = new Deque<M>(16);
+  readonly system: Deque<S> = new Deque<S>(4);
+  readonly user: Deque<M> = new Deque<M>(16);
 
   constructor(readonly capacity: number, readonly overflow: OverflowPolicy = "reject") {
     if (!Number.isInteger(capacity) || capacity < 1) {

@@ -64,6 +64,12 @@ interface MemConsumer {
   fn?: (m: DurableMsg) => void;
 }
 
+interface MemBucket {
+  entries: Map<string, KvEntry>;
+  rev: number;
+  watchers: Set<{ key: string; fn: (e: KvEntry) => void }>;
+}
+
 interface Sub {
   pattern: string;
   queue?: string;
@@ -76,16 +82,12 @@ function headerGetter(h: Record<string, string>): (n: string) => string | undefi
 
 /** A shared in-memory broker; several {@link MemoryTransport}s may connect to one. */
 export class MemoryBroker {
-  readonly streams = new Map<string, MemStream>();
-  readonly consumers = new Map<string, MemConsumer>();
-  readonly buckets = new Map<
-    string,
-    {
-      entries: Map<string, KvEntry>;
-      rev: number;
-      watchers: Set<{ key: string; fn: (e: KvEntry) => void }>;
-    }
-  >();
+  /** @internal */
+  readonly streams: Map<string, MemStream> = new Map();
+  /** @internal */
+  readonly consumers: Map<string, MemConsumer> = new Map();
+  /** @internal */
+  readonly buckets: Map<string, MemBucket> = new Map();
   #subs = new Set<Sub>();
   #inbox = 0;
 
@@ -306,6 +308,12 @@ export class MemoryTransport implements Transport {
   resetConsumer(spec: ConsumerSpec): Promise<void> {
     this.#broker.consumers.delete(`${spec.stream}/${spec.durable}`);
     return Promise.resolve();
+  }
+
+  streamInfo(stream: string): Promise<{ messages: number; lastSeq: number }> {
+    const st = this.#broker.streams.get(stream);
+    if (!st) return Promise.reject(new SchedulerError("TRANSPORT", `no stream ${stream}`));
+    return Promise.resolve({ messages: st.msgs.size, lastSeq: st.lastSeq });
   }
 
   lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {

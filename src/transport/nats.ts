@@ -359,6 +359,11 @@ export class NatsTransport implements Transport {
     await this.#ensureConsumer(spec);
   }
 
+  async streamInfo(stream: string): Promise<{ messages: number; lastSeq: number }> {
+    const info = await this.#jsm.streams.info(stream);
+    return { messages: info.state.messages, lastSeq: info.state.last_seq };
+  }
+
   async lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {
     try {
       const m = await this.#jsm.streams.getMessage(stream, { last_by_subj: subject });

@@ -149,6 +149,8 @@ export interface Transport {
   consume(spec: ConsumerSpec, fn: (msg: DurableMsg) => void): Promise<ConsumerHandle>;
   /** Delete and recreate a consumer so that everything it had not acked is delivered again now. */
   resetConsumer(spec: ConsumerSpec): Promise<void>;
+  /** How many messages a stream holds and its last sequence. */
+  streamInfo(stream: string): Promise<{ messages: number; lastSeq: number }>;
   /** The last message on `subject` in `stream`, or null. */
   lastMessage(stream: string, subject: string): Promise<StoredMsg | null>;
   /** Messages in a stream, in order, optionally filtered (for rebuilds and inspection). */

@@ -2,7 +2,11 @@
 
 import { ManualClock } from "../../src/runtime/clock.ts";
 import type { Behavior } from "../../src/runtime/actor.ts";
-import type { SupervisionEvent, SupervisorCell, SupervisorSpec } from "../../src/runtime/supervisor.ts";
+import type {
+  SupervisionEvent,
+  SupervisorCell,
+  SupervisorSpec,
+} from "../../src/runtime/supervisor.ts";
 import { ActorSystem } from "../../src/runtime/system.ts";
 
 /** Messages of the test actor. */

@@ -1,0 +1,19 @@
+/**
+ * The actors of one process that others in the same process reach without
+ * NATS: the local scheduler while it leads, and the local worker node. A
+ * sender looks here first and falls back to the NATS subject, so an
+ * all-in-one node moves its tasks as objects, zero-copy, while a split
+ * deployment uses the same messages over the wire.
+ *
+ * @module
+ */
+
+import type { ActorRef, ToNode, ToScheduler } from "../src/mod.ts";
+
+/** Process-local routing for scheduler and worker-node messages. */
+export class LocalDirectory {
+  /** The in-process scheduler, set only while it leads. */
+  leader: ActorRef<ToScheduler> | null = null;
+  /** In-process worker nodes by node id. */
+  readonly nodes = new Map<string, ActorRef<ToNode>>();
+}

@@ -1,0 +1,275 @@
+/**
+ * Assembles one process: the supervision tree for its role, the streams it
+ * needs, the handler registry and the worker pool.
+ *
+ * ```
+ * root (one-for-one; gives up → the process exits 1)
+ * ├── monitor                      (all, monitor)
+ * ├── workers (rest-for-one)       (all, worker)
+ * │   ├── node                     the worker node: link to the leader, heartbeats
+ * │   └── w0 … wN-1                worker actors
+ * └── scheduler                    (all, scheduler)
+ * ```
+ *
+ * @module
+ */
+
+import {
+  ActorSystem,
+  type ChildSpec,
+  type Config,
+  type HandlerDefinition,
+  type Logger,
+  type StreamSpec,
+  type Subjects,
+  subjects as makeSubjects,
+  type SupervisorCell,
+  TokenVerifier,
+  type Transport,
+} from "../src/mod.ts";
+import { builtinHandlers } from "./handlers/mod.ts";
+import { LocalDirectory } from "./directory.ts";
+import { monitorBehavior, type MonitorMsg } from "./monitor/monitor.ts";
+import { schedulerBehavior } from "./scheduler/scheduler.ts";
+import { nodeBehavior, type NodeMsg } from "./worker/node.ts";
+import { WorkerPool } from "./worker/pool.ts";
+import { type HandlerEntry, workerBehavior, type WorkerMsg } from "./worker/worker.ts";
+
+/** A running process. */
+export interface RunningNode {
+  system: ActorSystem;
+  root: SupervisorCell;
+  subjects: Subjects;
+  directory: LocalDirectory;
+  handlers: Map<string, HandlerEntry>;
+  /** Stop taking work, finish or hand back what runs, then stop every actor. */
+  shutdown(graceMs?: number): Promise<{ handedBack: string[] }>;
+}
+
+/** The streams every deployment has. */
+export function streamSpecs(subj: Subjects, replicas: number): StreamSpec[] {
+  return [
+    // Submissions wait here until their result is stored; acked then, and so removed.
+    {
+      name: subj.tasksStream,
+      subjects: [subj.submitAll],
+      retention: "workqueue",
+      duplicateWindowMs: 120_000,
+      replicas,
+    },
+    // One result per task id, kept a week, readable later.
+    {
+      name: subj.resultsStream,
+      subjects: [subj.resultAll],
+      retention: "limits",
+      maxMsgsPerSubject: 1,
+      maxAgeMs: 7 * 86_400_000,
+      duplicateWindowMs: 120_000,
+      replicas,
+    },
+    // Tasks that used up their attempts, with their history, kept 30 days.
+    {
+      name: subj.deadLetterStream,
+      subjects: [subj.deadLetter("*")],
+      retention: "limits",
+      maxAgeMs: 30 * 86_400_000,
+      replicas,
+    },
+  ];
+}
+
+/** Load the built-in handlers and the user handlers named in the config. */
+export async function loadHandlers(
+  paths: readonly string[],
+  log: Logger,
+): Promise<Map<string, HandlerEntry>> {
+  const map = new Map<string, HandlerEntry>();
+  const files: Record<string, string> = {
+    "compute": "./handlers/compute.ts",
+  };
+  for (const def of builtinHandlers) {
+    const file = files[def.type];
+    map.set(def.type, { def, module: file ? new URL(file, import.meta.url).href : undefined });
+  }
+  for (const path of paths) {
+    const url = /^[a-z]+:/.test(path) ? path : new URL(path, `file://${Deno.cwd()}/`).href;
+    let mod: Record<string, unknown>;
+    try {
+      mod = await import(url);
+    } catch (err) {
+      throw new Error(`cannot load handler module ${path}: ${(err as Error).message}`);
+    }
+    const defs = [mod.definition, ...(Array.isArray(mod.definitions) ? mod.definitions : [])]
+      .filter(Boolean) as HandlerDefinition[];
+    if (!defs.length) {
+      throw new Error(`handler module ${path} exports no \`definition\` or \`definitions\``);
+    }
+    for (const def of defs) {
+      if (typeof def.type !== "string" || typeof def.handler !== "function") {
+        throw new Error(
+          `handler module ${path}: a definition needs a string \`type\` and a \`handler\` function`,
+        );
+      }
+      map.set(def.type, { def, module: url });
+      log.info("loaded handler", { type: def.type, module: path, pool: def.pool ?? false });
+    }
+  }
+  return map;
+}
+
+/** Options of {@link startNode}. */
+export interface StartOptions {
+  config: Config;
+  transport: Transport;
+  log: Logger;
+  jwtSecret: string;
+  onEscalate?: (error: unknown) => void;
+  /** Handlers to use instead of loading them (tests). */
+  handlers?: Map<string, HandlerEntry>;
+}
+
+/** Build and start the actors of this process's role. */
+export async function startNode(o: StartOptions): Promise<RunningNode> {
+  const { config, transport, log } = o;
+  const subj = makeSubjects(config.subjectPrefix);
+  await transport.ensureStreams(streamSpecs(subj, config.replicas));
+  const directory = new LocalDirectory();
+  const handlers = o.handlers ?? await loadHandlers(config.handlers, log);
+  const role = config.role;
+  const runsWorkers = (role === "all" || role === "worker") && config.workers > 0;
+  const needsPool = runsWorkers && [...handlers.values()].some((h) => h.def.pool);
+  const poolSize = config.poolSize || Math.min(4, navigator.hardwareConcurrency || 2);
+  const pool = needsPool ? new WorkerPool(poolSize, config.abortGraceMs) : null;
+
+  let root: SupervisorCell | null = null;
+  const system = new ActorSystem({
+    name: config.nodeId,
+    log,
+    onEscalate: o.onEscalate,
+    observe: (event) => {
+      try {
+        root?.ref<MonitorMsg>("monitor").send({ type: "supervision", event });
+      } catch {
+        // no monitor in this process
+      }
+    },
+  });
+
+  const children: ChildSpec[] = [];
+  if (role === "all" || role === "monitor") {
+    children.push({
+      kind: "actor",
+      id: "monitor",
+      behavior: monitorBehavior({ node: config.nodeId, transport, subjects: subj }),
+    });
+  }
+  if (runsWorkers) {
+    const workerSup = () => root!.supervisor("workers");
+    const infos = Array.from({ length: config.workers }, (_, i) => ({
+      id: `${config.nodeId}/w${i}`,
+      concurrency: config.concurrency,
+      capabilities: config.capabilities,
+      types: [...handlers.keys()].sort(),
+    }));
+    const nodeRef = () => workerSup().ref<NodeMsg>("node");
+    const workerChildren: ChildSpec[] = infos.map((info, i) => ({
+      kind: "actor",
+      id: `w${i}`,
+      mailbox: { capacity: Math.max(1_000, config.concurrency * 4) },
+      behavior: workerBehavior({
+        id: info.id,
+        concurrency: info.concurrency,
+        handlers,
+        pool,
+        report: (report) => nodeRef().send({ type: "worker.report", report }),
+        progress: (id, attempt, progress) =>
+          nodeRef().send({ type: "progress", id, attempt, worker: info.id, progress }),
+        abortGraceMs: config.abortGraceMs,
+        progressIntervalMs: Math.ceil(1000 / config.progressPerSecond),
+        maxResultBytes: config.maxPayloadBytes,
+      }),
+    }));
+    children.push({
+      kind: "supervisor",
+      id: "workers",
+      policy: { strategy: "rest-for-one", maxRestarts: 10, periodMs: 10_000 },
+      children: [
+        {
+          kind: "actor",
+          id: "node",
+          mailbox: { capacity: 1_000_000 },
+          behavior: nodeBehavior({
+            node: config.nodeId,
+            transport,
+            subjects: subj,
+            directory,
+            capabilities: config.capabilities,
+            pool,
+            heartbeatMs: config.heartbeatMs,
+            workers: infos.map((info, i) => ({
+              info,
+              ref: {
+                path: info.id,
+                send: (m: WorkerMsg) => workerSup().ref<WorkerMsg>(`w${i}`).send(m),
+                ask: (b, t) => workerSup().ref<WorkerMsg>(`w${i}`).ask(b, t),
+              },
+            })),
+          }),
+        },
+        ...workerChildren,
+      ],
+    });
+  }
+  if (role === "all" || role === "scheduler") {
+    children.push({
+      kind: "actor",
+      id: "scheduler",
+      mailbox: { capacity: Math.max(100_000, config.maxQueue * 4) },
+      behavior: schedulerBehavior({
+        id: `${config.nodeId}-${crypto.randomUUID().slice(0, 8)}`,
+        config,
+        transport,
+        subjects: subj,
+        verifier: new TokenVerifier(o.jwtSecret),
+        directory,
+        limits: {
+          maxPayloadBytes: config.maxPayloadBytes,
+          maxTimeoutMs: 86_400_000,
+          maxAttempts: 100,
+          defaultTimeoutMs: config.defaultTimeoutMs,
+          defaultMaxAttempts: config.defaultMaxAttempts,
+          defaultPriority: 5,
+        },
+        knownTypes: new Set(builtinHandlers.map((h) => h.type)),
+      }),
+    });
+  }
+  root = await system.start({
+    kind: "supervisor",
+    id: "root",
+    policy: { strategy: "one-for-one", maxRestarts: 3, periodMs: 5_000 },
+    children,
+  });
+
+  return {
+    system,
+    root,
+    subjects: subj,
+    directory,
+    handlers,
+    async shutdown(graceMs = config.shutdownGraceMs) {
+      let handedBack: string[] = [];
+      if (runsWorkers) {
+        const node = root!.supervisor("workers").ref<NodeMsg>("node");
+        handedBack = (await node.ask<{ handedBack: string[] }>(
+          (replyTo) => ({ type: "drain", graceMs, replyTo }),
+          graceMs + 5_000,
+        )
+          .catch(() => ({ handedBack: [] }))).handedBack;
+      }
+      await system.stop();
+      pool?.close();
+      return { handedBack };
+    },
+  };
+}

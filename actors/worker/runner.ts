@@ -1,0 +1,150 @@
+/**
+ * Running one attempt of a handler: build its context, pull its generator,
+ * pass progress on, and turn however it ends into an {@link AttemptResult}.
+ * Used on the node's event loop and inside the pool's threads alike.
+ *
+ * @module
+ */
+
+import {
+  type ErrorInfo,
+  type HandlerDefinition,
+  type Logger,
+  type Progress,
+  RetryAfter,
+  SchedulerError,
+  type TaskContext,
+  Unrecoverable,
+} from "../../src/mod.ts";
+
+/** Why a task's signal was aborted. */
+export class AbortReason extends SchedulerError {
+  override name = "AbortReason";
+  constructor(readonly kind: "timeout" | "cancel" | "shutdown" | "fenced", message: string) {
+    super(kind === "timeout" ? "TIMEOUT" : "CANCELLED", message);
+  }
+}
+
+/** How one attempt ended. */
+export type AttemptResult =
+  | { outcome: "succeeded"; result: unknown }
+  | {
+    outcome: "failed" | "unrecoverable" | "timeout" | "cancelled" | "shutdown";
+    error: ErrorInfo;
+    retryAfterMs?: number;
+  };
+
+/** What a run needs. */
+export interface RunInput {
+  def: HandlerDefinition;
+  id: string;
+  payload: unknown;
+  attempt: number;
+  maxAttempts: number;
+  signal: AbortSignal;
+  log: Logger;
+  onProgress(p: Progress): void;
+  /** Largest serialised result accepted, in bytes. */
+  maxResultBytes: number;
+}
+
+/** A `sleep` that rejects with the abort reason when `signal` aborts first. */
+export function abortableSleep(signal: AbortSignal): (ms: number) => Promise<void> {
+  return (ms) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+}
+
+/** Classify what a handler threw (or the abort that stopped it). */
+export function classify(
+  err: unknown,
+  signal: AbortSignal,
+): Exclude<AttemptResult, { outcome: "succeeded" }> {
+  const reason = signal.aborted ? signal.reason : undefined;
+  if (reason instanceof AbortReason) {
+    const outcome = reason.kind === "timeout"
+      ? "timeout"
+      : reason.kind === "shutdown" || reason.kind === "fenced"
+      ? "shutdown"
+      : "cancelled";
+    return { outcome, error: reason.toInfo() };
+  }
+  if (err instanceof Unrecoverable) return { outcome: "unrecoverable", error: err.toInfo() };
+  if (err instanceof RetryAfter) {
+    return { outcome: "failed", error: err.toInfo(), retryAfterMs: err.delayMs };
+  }
+  if (err instanceof SchedulerError) return { outcome: "failed", error: err.toInfo() };
+  const message = err instanceof Error ? (err.message || err.name) : `handler threw ${String(err)}`;
+  return { outcome: "failed", error: { code: "HANDLER_ERROR", message } };
+}
+
+/** Run one attempt to its end. Never throws. */
+export async function runAttempt(input: RunInput): Promise<AttemptResult> {
+  const { def, signal } = input;
+  const ctx: TaskContext = {
+    id: input.id,
+    type: def.type,
+    attempt: input.attempt,
+    maxAttempts: input.maxAttempts,
+    signal,
+    log: input.log,
+    sleep: abortableSleep(signal),
+  };
+  try {
+    const gen = def.handler(input.payload, ctx);
+    for (;;) {
+      const step = await gen.next();
+      if (step.done) return checkResult(step.value, input.maxResultBytes);
+      if (signal.aborted) {
+        await gen.return(undefined as never).catch(() => {});
+        return classify(signal.reason, signal);
+      }
+      const p = step.value as Progress | undefined;
+      if (p && typeof p.progress === "number" && Number.isFinite(p.progress)) {
+        input.onProgress({
+          progress: Math.min(1, Math.max(0, p.progress)),
+          message: typeof p.message === "string" ? p.message.slice(0, 500) : undefined,
+        });
+      } else {
+        input.log.warn("handler yielded something that is not progress; ignored", {
+          task: input.id,
+        });
+      }
+    }
+  } catch (err) {
+    return classify(err, signal);
+  }
+}
+
+function checkResult(result: unknown, maxBytes: number): AttemptResult {
+  if (result === undefined) return { outcome: "succeeded", result: null };
+  let text: string;
+  try {
+    text = JSON.stringify(result);
+  } catch (err) {
+    return {
+      outcome: "failed",
+      error: { code: "HANDLER_ERROR", message: `result is not JSON: ${(err as Error).message}` },
+    };
+  }
+  if (text.length > maxBytes) {
+    return {
+      outcome: "unrecoverable",
+      error: {
+        code: "PAYLOAD_TOO_LARGE",
+        message: `result is ${text.length} bytes: the limit is ${maxBytes}`,
+      },
+    };
+  }
+  return { outcome: "succeeded", result };
+}
