@@ -522,6 +522,7 @@ export class SchedulerCore {
         : "failed",
       error: r.error,
     });
+    e.startedAt = r.startedAt;
     if (outcome === "succeeded") {
       this.#finish(e, "succeeded", { result: r.result });
       return;
@@ -781,6 +782,7 @@ export class SchedulerCore {
       finishedAt: new Date(now).toISOString(),
       submittedAt: new Date(e.submittedAt).toISOString(),
     };
+    if (e.startedAt) result.startedAt = new Date(e.startedAt).toISOString();
     if (fields.result !== undefined) result.result = fields.result;
     if (fields.error) result.error = fields.error;
     if (e.history && state !== "succeeded") result.history = e.history;

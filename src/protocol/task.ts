@@ -91,6 +91,8 @@ export interface TaskResult {
   result?: unknown;
   error?: ErrorInfo;
   submittedAt?: string;
+  /** When the last attempt started on its worker. */
+  startedAt?: string;
   finishedAt: string;
   history?: AttemptRecord[];
 }
