@@ -38,6 +38,7 @@ import {
 } from "../../src/mod.ts";
 import type { LocalDirectory } from "../directory.ts";
 import { SchedulerCore, type SchedulerEffects, type TaskEntry } from "./core.ts";
+import { Intake } from "./intake.ts";
 import { Lease, type LeaseValue } from "./lease.ts";
 
 /** Messages of the scheduler actor. */
@@ -70,8 +71,11 @@ export type SchedulerMsg =
     taskType: string;
     error: ErrorInfo;
     msg: DurableMsg;
+    /** The id was counted in the intake (it decoded). */
+    counted?: boolean;
   }
-  | { type: "submission.done"; epoch: number; msg: DurableMsg }
+  | { type: "submission.done"; epoch: number; msg: DurableMsg; id?: string }
+  | { type: "submission.retry"; epoch: number; msg: DurableMsg; id: string }
   | {
     type: "result.published";
     epoch: number;
@@ -93,6 +97,9 @@ export type SchedulerMsg =
   | { type: "request.status"; msg: InMsg }
   | { type: "request.cancel.checked"; msg: InMsg; id: string; by: string }
   | { type: "tick" };
+
+/** A submission that passed its checks, on its way into the task table. */
+type Checked = Extract<SchedulerMsg, { type: "submission.checked" }>;
 
 /** What the scheduler needs from its process. */
 export interface SchedulerDeps {
@@ -120,6 +127,7 @@ interface State {
   epoch: number;
   leading: boolean;
   core: SchedulerCore | null;
+  intake: Intake<Checked> | null;
   consumer: ConsumerHandle | null;
   subs: Subscription[];
   nodes: Map<string, NodeInfo>;
@@ -256,13 +264,21 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
       deps.limits,
       ctx.clock.now(),
     );
-    const reject = (id: string, error: ErrorInfo) =>
-      ctx.self.send({ type: "submission.rejected", epoch, id, taskType: type, error, msg });
     const id = decoded.ok ? decoded.draft.id : decoded.id;
+    const reject = (error: ErrorInfo) =>
+      ctx.self.send({
+        type: "submission.rejected",
+        epoch,
+        id,
+        taskType: type,
+        error,
+        msg,
+        counted: decoded.ok,
+      });
     // A submission already held (a redelivery) or finished needs no checks.
-    const known = core.knows(id);
-    if (known !== undefined) {
+    if (core.knows(id) !== undefined) {
       if (decoded.ok) {
+        state.intake!.begin(id);
         ctx.self.send({
           type: "submission.checked",
           epoch,
@@ -276,71 +292,137 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
       }
       return;
     }
+    if (decoded.ok) state.intake!.begin(id);
     const afterAuth = (principal: Principal) => {
-      if (!decoded.ok) return reject(decoded.id, decoded.error);
+      if (!decoded.ok) return reject(decoded.error);
       const draft = decoded.draft;
       try {
         authorize(principal, "submit", { type: draft.type });
       } catch (err) {
-        return reject(draft.id, toErrorInfo(err));
+        return reject(toErrorInfo(err));
       }
       if (!deps.knownTypes.has(draft.type) && !core.hasType(draft.type)) {
-        return reject(draft.id, {
+        return reject({
           code: "UNKNOWN_TYPE",
           message: `no worker runs task type ${JSON.stringify(draft.type)} (known: ${
             [...deps.knownTypes].sort().join(", ")
           })`,
         });
       }
-      const missing = draft.dependsOn.filter((d) => core.knows(d) === undefined);
+      const checked: Checked = {
+        type: "submission.checked",
+        epoch,
+        draft,
+        principal,
+        msg,
+        deps: new Map(),
+      };
       const redelivered = msg.deliveries > 1 || msg.seq <= state.rebuildUntilSeq;
-      if (missing.length === 0 && !redelivered) {
-        ctx.self.send({
-          type: "submission.checked",
-          epoch,
-          draft,
-          principal,
-          msg,
-          deps: new Map(),
-        });
-        return;
-      }
-      void (async () => {
-        if (redelivered) {
-          const stored = await transport.lastMessage(subj.resultsStream, subj.result(draft.id));
-          if (stored) return ctx.self.send({ type: "submission.done", epoch, msg });
-        }
-        const found = new Map<string, TerminalState | "unknown">();
-        for (const d of missing) {
-          const stored = await transport.lastMessage(subj.resultsStream, subj.result(d));
-          const st = stored
-            ? (JSON.parse(decoder.decode(stored.data)) as TaskResult).state
-            : "unknown";
-          found.set(d, st);
-        }
-        const unknown = [...found].filter(([, s]) => s === "unknown").map(([d]) => d);
-        if (unknown.length) {
-          return reject(draft.id, {
-            code: "INVALID_ARGUMENT",
-            message: `dependsOn names unknown task${unknown.length > 1 ? "s" : ""} ${
-              unknown.join(", ")
-            }`,
+      if (!redelivered) return ctx.self.send(checked);
+      // Delivered before: its result may already be stored (by this leader's predecessor).
+      transport.lastMessage(subj.resultsStream, subj.result(draft.id)).then(
+        (stored) =>
+          ctx.self.send(stored ? { type: "submission.done", epoch, msg, id: draft.id } : checked),
+        (err) => {
+          ctx.log.warn("result look-up failed; the submission will be delivered again", {
+            task: draft.id,
+            error: String(err),
           });
-        }
-        ctx.self.send({ type: "submission.checked", epoch, draft, principal, msg, deps: found });
-      })().catch((err) => {
-        ctx.log.warn("lookup for a submission failed; it will be delivered again", {
-          task: draft.id,
-          error: String(err),
-        });
-        msg.nak(1_000);
-      });
+          ctx.self.send({ type: "submission.retry", epoch, msg, id: draft.id });
+        },
+      );
     };
     const header = msg.header("Authorization");
     deps.verifier.verifyHeader(header).then(
       afterAuth,
-      (err) => reject(id, toErrorInfo(err, "UNAUTHENTICATED")),
+      (err) => reject(toErrorInfo(err, "UNAUTHENTICATED")),
     );
+  }
+
+  /**
+   * Put a checked submission into the task table once every dependency is
+   * known: held, finished (in memory or in the results stream), or still being
+   * checked (then it waits, parked, unless that closes a cycle).
+   */
+  function admit(ctx: ActorContext<SchedulerMsg>, state: State, m: Checked): void {
+    const core = state.core!;
+    const intake = state.intake!;
+    const id = m.draft.id;
+    const unresolved: string[] = [];
+    const pending: string[] = [];
+    if (core.knows(id) === undefined) {
+      for (const d of m.draft.dependsOn) {
+        if (core.knows(d) !== undefined || m.deps.has(d)) continue;
+        if (intake.isPending(d)) pending.push(d);
+        else unresolved.push(d);
+      }
+    }
+    if (unresolved.length) {
+      const epoch = state.epoch;
+      Promise.all(unresolved.map((d) => transport.lastMessage(subj.resultsStream, subj.result(d))))
+        .then(
+          (stored) => {
+            const found = new Map(m.deps);
+            const unknown: string[] = [];
+            stored.forEach((st, i) => {
+              if (st) {
+                found.set(unresolved[i], (JSON.parse(decoder.decode(st.data)) as TaskResult).state);
+              } else if (!intake.isPending(unresolved[i])) unknown.push(unresolved[i]);
+            });
+            if (unknown.length) {
+              const s = unknown.length > 1 ? "s" : "";
+              ctx.self.send({
+                type: "submission.rejected",
+                epoch,
+                id,
+                taskType: m.draft.type,
+                msg: m.msg,
+                counted: true,
+                error: {
+                  code: "INVALID_ARGUMENT",
+                  message: `dependsOn names unknown task${s} ${unknown.join(", ")}`,
+                },
+              });
+            } else {
+              ctx.self.send({ ...m, deps: found });
+            }
+          },
+          (err) => {
+            ctx.log.warn("dependency look-up failed; the submission will be delivered again", {
+              task: id,
+              error: String(err),
+            });
+            ctx.self.send({ type: "submission.retry", epoch, msg: m.msg, id });
+          },
+        );
+      return;
+    }
+    if (pending.length) {
+      const cycle = intake.park(id, pending, m);
+      if (cycle) {
+        rejectNow(ctx, state, id, m.draft.type, m.msg, {
+          code: "INVALID_ARGUMENT",
+          message: `dependsOn forms a cycle: ${cycle.join(" → ")}`,
+        });
+      }
+      return;
+    }
+    core.submit(m.draft, m.principal, m.msg.seq, m.msg, m.deps);
+    for (const next of intake.end(id)) admit(ctx, state, next);
+  }
+
+  function rejectNow(
+    ctx: ActorContext<SchedulerMsg>,
+    state: State,
+    id: string,
+    taskType: string,
+    msg: DurableMsg,
+    error: ErrorInfo,
+    counted = true,
+  ): void {
+    const result = state.core!.rejected(id, taskType, error, msg);
+    if (result) publishRejection(ctx, state.epoch, msg, result, 1);
+    if (counted) { for (const next of state.intake!.end(id)) admit(ctx, state, next); }
   }
 
   async function becomeLeader(ctx: ActorContext<SchedulerMsg>, epoch: number): Promise<void> {
@@ -402,6 +484,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
       ...state,
       leading: false,
       core: null,
+      intake: null,
       consumer: null,
       subs: [],
       ticker: null,
@@ -441,6 +524,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         epoch: 0,
         leading: false,
         core: null,
+        intake: null,
         consumer: null,
         subs: [],
         nodes: new Map(),
@@ -505,6 +589,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             retryMaxMs: config.retryMaxMs,
           });
           next.core = core;
+          next.intake = new Intake<Checked>();
           core.pause();
           core.tookOver(60_000);
           deps.directory.leader = ctx.self as unknown as typeof deps.directory.leader;
@@ -541,17 +626,28 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           return state;
         case "submission.checked":
           if (!state.core || msg.epoch !== state.epoch) return state;
-          state.core.submit(msg.draft, msg.principal, msg.msg.seq, msg.msg, msg.deps);
+          admit(ctx, state, msg);
           return state;
         case "submission.done":
-          if (msg.epoch === state.epoch) msg.msg.ack();
+          if (msg.epoch !== state.epoch) return state;
+          msg.msg.ack();
+          if (msg.id && state.intake) {
+            for (const next of state.intake.end(msg.id)) admit(ctx, state, next);
+          }
           return state;
-        case "submission.rejected": {
+        case "submission.retry":
+          if (msg.epoch !== state.epoch) return state;
+          msg.msg.nak(1_000);
+          if (state.intake) {
+            for (const next of state.intake.end(msg.id)) {
+              admit(ctx, state, next);
+            }
+          }
+          return state;
+        case "submission.rejected":
           if (!state.core || msg.epoch !== state.epoch) return state;
-          const result = state.core.rejected(msg.id, msg.taskType, msg.error, msg.msg);
-          if (result) publishRejection(ctx, state.epoch, msg.msg, result, 1);
+          rejectNow(ctx, state, msg.id, msg.taskType, msg.msg, msg.error, msg.counted ?? false);
           return state;
-        }
         case "rejection.published":
           if (msg.epoch !== state.epoch) return state;
           if (msg.ok) msg.msg.ack();
