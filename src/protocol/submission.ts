@@ -106,14 +106,6 @@ export function decodeSubmission(
 ): Decoded {
   const fallbackId = isTaskId(headerId) ? headerId : generateTaskId();
   const idSource = isTaskId(headerId) ? "header" as const : "generated" as const;
-  if (!isTaskType(type)) {
-    return reject(
-      fallbackId,
-      type,
-      "UNKNOWN_TYPE",
-      `task type ${show(type)} is not a valid type name`,
-    );
-  }
   if (body.byteLength > limits.maxPayloadBytes) {
     return reject(
       fallbackId,
@@ -149,6 +141,9 @@ export function decodeSubmission(
     }
     id = obj.id;
     source = "body";
+  }
+  if (!isTaskType(type)) {
+    return reject(id, type, "UNKNOWN_TYPE", `task type ${show(type)} is not a valid type name`);
   }
   try {
     return { ok: true, draft: validate(obj, id, type, source, limits, now) };

@@ -639,12 +639,8 @@ Deno.test("submission - property: mixed valid and invalid fields are accepted ex
       const headerValid = header !== undefined && ID_RULE.test(header);
       const typeValid = /^[A-Za-z0-9_-]{1,64}$/.test(type);
       const bodyId = fields.id?.good ? fields.id.v as string : undefined;
-      // An invalid type is refused before the body is read: only the header id is known then.
-      const expectedId = typeValid && bodyId !== undefined
-        ? bodyId
-        : headerValid
-        ? header
-        : undefined;
+      // The body's id answers every rejection it can (an invalid type too); else the header's.
+      const expectedId = bodyId !== undefined ? bodyId : headerValid ? header : undefined;
       const allGood = typeValid && "payload" in fields && Object.keys(extra).length === 0 &&
         Object.values(fields).every((t) => (t as Tagged).good);
       const selfDep = expectedId !== undefined && fields.dependsOn?.good === true &&
