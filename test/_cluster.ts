@@ -25,7 +25,14 @@ const MAIN = new URL("../actors/main.ts", import.meta.url).pathname;
 /** Start `deno run actors/main.ts` with these args and env. */
 export function startNodeProcess(args: string[], env: Record<string, string>): NodeProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", MAIN, ...args],
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      ...(Deno.env.get("NODE_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("NODE_V8_FLAGS")}`] : []),
+      MAIN,
+      ...args,
+    ],
     env: {
       TASK_SCHEDULER_JWT_SECRET: SECRET,
       TASK_SCHEDULER_LOG_LEVEL: "info",

@@ -1,6 +1,7 @@
 /**
- * The monitor actor: follows `monitor.>`, applies every delta to its picture
- * of the system (nodes, schedulers, task counts by state), answers
+ * The monitor actor: follows the node and scheduler deltas on `monitor.>`,
+ * applies each to its picture of the system (nodes, schedulers, task counts
+ * by state as the leader reports them), answers
  * `monitor.snapshot` with that picture for consumers that join late, and
  * publishes this process's supervision events on `monitor.supervisor.<node>`.
  *
@@ -26,7 +27,7 @@ export type MonitorMsg =
 export interface MonitorView {
   nodes: Record<string, Record<string, unknown>>;
   schedulers: Record<string, Record<string, unknown>>;
-  /** Tasks seen in each state (current state of each task seen, bounded). */
+  /** Tasks by state, as the leading scheduler last reported them. */
   tasks: Record<string, number>;
   /** Deltas applied, and gaps seen in sequence numbers. */
   applied: number;
@@ -35,7 +36,6 @@ export interface MonitorView {
 
 interface State {
   view: MonitorView;
-  taskState: Map<string, { state: string; seq: number }>;
   nodeSeq: Map<string, number>;
   subs: Subscription[];
   seq: number;
@@ -43,7 +43,6 @@ interface State {
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-const TASKS_TRACKED = 100_000;
 
 /** Build the monitor behavior. */
 export function monitorBehavior(
@@ -55,15 +54,15 @@ export function monitorBehavior(
     init(ctx) {
       const s: State = {
         view: { nodes: {}, schedulers: {}, tasks: {}, applied: 0, gaps: 0 },
-        taskState: new Map(),
         nodeSeq: new Map(),
         subs: [],
         seq: 0,
       };
-      s.subs.push(transport.subscribe(subj.monitorAll, (m) => {
-        if (m.subject.startsWith(subj.monitorSnapshot)) return;
+      // Task deltas are the busy part of monitor.>; task counts come from the scheduler's deltas instead.
+      const follow = (m: { subject: string; data: Uint8Array }) =>
         ctx.self.send({ type: "delta", subject: m.subject, data: m.data });
-      }));
+      s.subs.push(transport.subscribe(subj.monitorWorker("*"), follow));
+      s.subs.push(transport.subscribe(subj.monitorScheduler("*"), follow));
       s.subs.push(
         transport.subscribe(
           subj.monitorSnapshot,
@@ -96,16 +95,21 @@ export function monitorBehavior(
             s.view.nodes[id] = { ...s.view.nodes[id], ...d };
           } else if (kind === "scheduler") {
             s.view.schedulers[id] = { ...s.view.schedulers[id], ...d };
-          } else if (kind === "task" && typeof d.state === "string") {
-            const prev = s.taskState.get(id);
-            if (prev) s.view.tasks[prev.state] = (s.view.tasks[prev.state] ?? 1) - 1;
-            else if (s.taskState.size >= TASKS_TRACKED) {
-              const [oldId, old] = s.taskState.entries().next().value!;
-              s.taskState.delete(oldId);
-              s.view.tasks[old.state] = (s.view.tasks[old.state] ?? 1) - 1;
+            if (s.view.schedulers[id].role === "leader") {
+              for (
+                const k of [
+                  "held",
+                  "queued",
+                  "waiting",
+                  "retrying",
+                  "running",
+                  "accepted",
+                  "finished",
+                ]
+              ) {
+                if (typeof d[k] === "number") s.view.tasks[k] = d[k] as number;
+              }
             }
-            s.taskState.set(id, { state: d.state, seq: Number(d.seq) });
-            s.view.tasks[d.state] = (s.view.tasks[d.state] ?? 0) + 1;
           }
           return s;
         }

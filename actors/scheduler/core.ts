@@ -375,8 +375,7 @@ export class SchedulerCore {
         this.#finish(e, "cancelled", { error: { code: "CANCELLED", message: e.cancelRequested } });
         continue;
       }
-      this.#enqueue(e);
-      requeued.push(e.id);
+      if (this.#requeue(e)) requeued.push(e.id);
     }
     for (const w of this.workers.workersOf(node)) {
       this.workers.remove(w.id);
@@ -478,7 +477,14 @@ export class SchedulerCore {
         e.attempts--;
         e.dispatch = 0;
         this.#fx.event("refused", { id: e.id, node, reason: r.reason });
-        this.#enqueue(e);
+        if (e.cancelRequested) {
+          // The node never ran it, so the cancel it was sent is moot: end it here.
+          this.#finish(e, "cancelled", {
+            error: { code: "CANCELLED", message: e.cancelRequested },
+          });
+          return true;
+        }
+        this.#requeue(e);
         return true;
       case "done":
         this.#release(e);
@@ -542,6 +548,12 @@ export class SchedulerCore {
       this.#finish(e, "failed", { error: why });
       return;
     }
+    const now = this.#clock.now();
+    if (e.deadline <= now) {
+      // No later attempt could start in time.
+      this.#finish(e, "expired", { error: this.#deadlineError(e) });
+      return;
+    }
     const base = Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** (e.attempts - 1));
     const delay = r.retryAfterMs ?? Math.round(base / 2 + this.#random() * base / 2);
     e.dispatch = 0;
@@ -549,18 +561,12 @@ export class SchedulerCore {
     this.stats.retrying++;
     this.#setState(e, "retrying", { attempt: e.attempts, retryInMs: delay, error });
     e.timer?.cancel();
-    e.timer = this.#clock.setTimer(delay, () => {
+    // Wake at the deadline if it comes first: the task expires then, not after the backoff.
+    e.timer = this.#clock.setTimer(Math.min(delay, e.deadline - now), () => {
       e.timer = null;
       if (e.state !== "retrying") return;
       this.stats.retrying--;
-      if (e.deadline <= this.#clock.now()) {
-        this.#expire(e);
-        return;
-      }
-      if (e.deadline !== Infinity) {
-        e.timer = this.#clock.setTimer(e.deadline - this.#clock.now(), () => this.#expire(e));
-      }
-      this.#enqueue(e);
+      this.#requeue(e);
     });
   }
 
@@ -677,6 +683,26 @@ export class SchedulerCore {
     this.#schedulePump();
   }
 
+  /**
+   * Put a task that has run (or was sent to run) back in the queue. Its
+   * deadline timer was dropped at dispatch, so arm it again, or expire the
+   * task now if the deadline has passed. Returns false when it expired.
+   */
+  #requeue(e: TaskEntry): boolean {
+    e.timer?.cancel();
+    e.timer = null;
+    const now = this.#clock.now();
+    if (e.deadline <= now) {
+      this.#finish(e, "expired", { error: this.#deadlineError(e) });
+      return false;
+    }
+    if (e.deadline !== Infinity) {
+      e.timer = this.#clock.setTimer(e.deadline - now, () => this.#expire(e));
+    }
+    this.#enqueue(e);
+    return true;
+  }
+
   #removeFromReady(e: TaskEntry): void {
     const heap = this.#ready.get(e.needsKey);
     if (heap?.remove(e)) this.stats.queued--;
@@ -753,14 +779,16 @@ export class SchedulerCore {
     if (e.state === "queued") this.#removeFromReady(e);
     if (e.state === "waiting") this.stats.waiting--;
     if (e.state === "retrying") this.stats.retrying--;
-    this.#finish(e, "expired", {
-      error: {
-        code: "DEADLINE_EXCEEDED",
-        message: `deadline ${new Date(e.deadline).toISOString()} passed before the task could ${
-          e.attempts > 0 ? "run again" : "start"
-        }`,
-      },
-    });
+    this.#finish(e, "expired", { error: this.#deadlineError(e) });
+  }
+
+  #deadlineError(e: TaskEntry): ErrorInfo {
+    return {
+      code: "DEADLINE_EXCEEDED",
+      message: `deadline ${new Date(e.deadline).toISOString()} passed before the task could ${
+        e.attempts > 0 ? "run again" : "start"
+      }`,
+    };
   }
 
   #finish(

@@ -61,6 +61,7 @@ interface Pending {
   resolve(r: AttemptResult): void;
   thread: Thread | null;
   abandonTimer?: ReturnType<typeof setTimeout>;
+  onAbort?: () => void;
 }
 
 /** The thread pool. */
@@ -96,9 +97,9 @@ export class WorkerPool {
       }
       const p: Pending = { job, n: ++this.#next, resolve, thread: null };
       this.#jobs.set(p.n, p);
-      const onAbort = () => this.#abort(p);
       if (job.signal.aborted) return this.#finish(p, abortedBeforeStart(job.signal));
-      job.signal.addEventListener("abort", onAbort, { once: true });
+      p.onAbort = () => this.#abort(p);
+      job.signal.addEventListener("abort", p.onAbort, { once: true });
       this.#queue.push(p);
       this.#dispatch();
     });
@@ -195,6 +196,8 @@ export class WorkerPool {
   #finish(p: Pending, r: AttemptResult): void {
     if (!this.#jobs.delete(p.n)) return;
     if (p.abandonTimer) clearTimeout(p.abandonTimer);
+    // An abort after the end must not reach a thread (or start a grace timer) again.
+    if (p.onAbort) p.job.signal.removeEventListener("abort", p.onAbort);
     p.resolve(r);
   }
 

@@ -126,6 +126,8 @@ export async function runAttempt(input: RunInput): Promise<AttemptResult> {
   }
 }
 
+const utf8 = new TextEncoder();
+
 function checkResult(result: unknown, maxBytes: number): AttemptResult {
   if (result === undefined) return { outcome: "succeeded", result: null };
   let text: string;
@@ -137,12 +139,15 @@ function checkResult(result: unknown, maxBytes: number): AttemptResult {
       error: { code: "HANDLER_ERROR", message: `result is not JSON: ${(err as Error).message}` },
     };
   }
-  if (text.length > maxBytes) {
+  // The limit is in UTF-8 bytes (what goes on the wire); a UTF-16 unit is at most 3 of them,
+  // so only a result near the limit needs encoding to be measured.
+  const bytes = text.length * 3 <= maxBytes ? text.length : utf8.encode(text).length;
+  if (bytes > maxBytes) {
     return {
       outcome: "unrecoverable",
       error: {
         code: "PAYLOAD_TOO_LARGE",
-        message: `result is ${text.length} bytes: the limit is ${maxBytes}`,
+        message: `result is ${bytes} bytes: the limit is ${maxBytes}`,
       },
     };
   }

@@ -86,6 +86,11 @@ export function workerBehavior(deps: WorkerDeps): Behavior<WorkerMsg, WorkerStat
     r.timer?.cancel();
     r.abandon?.cancel();
     r.progressTimer?.cancel();
+    // The last progress the rate limit held back still goes out, ahead of the outcome.
+    if (r.pendingProgress) {
+      deps.progress(r.a.id, r.a.attempt, r.pendingProgress);
+      r.pendingProgress = null;
+    }
     if (result.outcome === "shutdown") {
       deps.report({
         kind: "refused",

@@ -91,6 +91,38 @@ function inMsg(m: Msg): InMsg {
   };
 }
 
+/** A JetStream message as a {@link DurableMsg}: methods on the prototype, no closures per message. */
+class JsDurable implements DurableMsg {
+  constructor(readonly m: JsMsg) {}
+  get subject(): string {
+    return this.m.subject;
+  }
+  get data(): Uint8Array {
+    return this.m.data;
+  }
+  get seq(): number {
+    return this.m.seq;
+  }
+  get deliveries(): number {
+    return this.m.info.deliveryCount;
+  }
+  header(name: string): string | undefined {
+    return headerOf(this.m.headers, name);
+  }
+  ack(): void {
+    this.m.ack();
+  }
+  nak(delayMs?: number): void {
+    this.m.nak(delayMs);
+  }
+  working(): void {
+    this.m.working();
+  }
+  term(): void {
+    this.m.term();
+  }
+}
+
 /** Connect to NATS and return the transport. */
 export async function connectNats(options: NatsOptions): Promise<NatsTransport> {
   const nc = await connect({
@@ -303,20 +335,9 @@ export class NatsTransport implements Transport {
   async consume(spec: ConsumerSpec, fn: (msg: DurableMsg) => void): Promise<ConsumerHandle> {
     await this.#ensureConsumer(spec);
     const consumer = await this.#js.consumers.get(spec.stream, spec.durable);
-    const toDurable = (m: JsMsg): DurableMsg => ({
-      subject: m.subject,
-      data: m.data,
-      seq: m.seq,
-      deliveries: m.info.deliveryCount,
-      header: (n) => headerOf(m.headers, n),
-      ack: () => m.ack(),
-      nak: (ms) => m.nak(ms),
-      working: () => m.working(),
-      term: () => m.term(),
-    });
     const messages = await consumer.consume({
       max_messages: spec.batch ?? 1_000,
-      callback: (m) => fn(toDurable(m)),
+      callback: (m) => fn(new JsDurable(m)),
     });
     const handle: ConsumerHandle = {
       stop: async () => {
