@@ -57,10 +57,12 @@ export function streamSpecs(subj: Subjects, replicas: number): StreamSpec[] {
       duplicateWindowMs: 120_000,
       replicas,
     },
-    // One result per task id, kept a week, readable later.
+    // One result per task id, kept a week, readable later; each stored result
+    // is republished on tasks.result.<id>, so subscribers see each once.
     {
       name: subj.resultsStream,
-      subjects: [subj.resultAll],
+      subjects: [subj.outcomeAll],
+      republish: { src: subj.outcomeAll, dest: subj.resultAll },
       retention: "limits",
       maxMsgsPerSubject: 1,
       maxAgeMs: 7 * 86_400_000,

@@ -236,6 +236,16 @@ export class SchedulerCore {
       this.#fx.event("duplicate", { id: draft.id, seq });
       return;
     }
+    for (const dep of draft.dependsOn) {
+      const state = this.tasks.get(dep)?.state ?? this.recent.get(dep) ?? deps.get(dep);
+      if (state === undefined || state === "unknown") {
+        // The caller resolves every dependency first; refuse before anything is registered.
+        throw new SchedulerError(
+          "INTERNAL",
+          `dependency ${dep} of ${draft.id} was not resolved before submit`,
+        );
+      }
+    }
     const now = this.#clock.now();
     const needs = [...draft.requires, `type:${draft.type}`].sort();
     const e: TaskEntry = {
@@ -293,12 +303,6 @@ export class SchedulerCore {
       }
       const state = d?.result?.state ?? this.recent.get(dep) ?? deps.get(dep);
       if (state === "succeeded") continue;
-      if (state === undefined || state === "unknown") {
-        throw new SchedulerError(
-          "INTERNAL",
-          `dependency ${dep} of ${e.id} was not resolved before submit`,
-        );
-      }
       this.#finish(e, "cancelled", {
         error: { code: "DEPENDENCY_FAILED", message: `dependency ${dep} ended ${state}` },
       });
@@ -476,6 +480,8 @@ export class SchedulerCore {
         this.#release(e);
         e.attempts--;
         e.dispatch = 0;
+        e.worker = "";
+        e.node = "";
         this.#fx.event("refused", { id: e.id, node, reason: r.reason });
         if (e.cancelRequested) {
           // The node never ran it, so the cancel it was sent is moot: end it here.

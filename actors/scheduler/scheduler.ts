@@ -217,7 +217,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     result: TaskResult,
     attempt: number,
   ) {
-    void transport.publishDurable(subj.result(entry.id), encoder.encode(JSON.stringify(result)), {
+    void transport.publishDurable(subj.outcome(entry.id), encoder.encode(JSON.stringify(result)), {
       msgId: `result-${entry.id}`,
       expectLastSubjectSeq: 0,
       timeoutMs: 5_000,
@@ -242,7 +242,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     result: TaskResult,
     attempt: number,
   ) {
-    void transport.publishDurable(subj.result(result.id), encoder.encode(JSON.stringify(result)), {
+    void transport.publishDurable(subj.outcome(result.id), encoder.encode(JSON.stringify(result)), {
       msgId: `result-${result.id}`,
       expectLastSubjectSeq: 0,
     }).then((ack) => {
@@ -320,7 +320,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
       const redelivered = msg.deliveries > 1 || msg.seq <= state.rebuildUntilSeq;
       if (!redelivered) return ctx.self.send(checked);
       // Delivered before: its result may already be stored (by this leader's predecessor).
-      transport.lastMessage(subj.resultsStream, subj.result(draft.id)).then(
+      transport.lastMessage(subj.resultsStream, subj.outcome(draft.id)).then(
         (stored) =>
           ctx.self.send(stored ? { type: "submission.done", epoch, msg, id: draft.id } : checked),
         (err) => {
@@ -359,7 +359,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     }
     if (unresolved.length) {
       const epoch = state.epoch;
-      Promise.all(unresolved.map((d) => transport.lastMessage(subj.resultsStream, subj.result(d))))
+      Promise.all(unresolved.map((d) => transport.lastMessage(subj.resultsStream, subj.outcome(d))))
         .then(
           (stored) => {
             const found = new Map(m.deps);
@@ -820,7 +820,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             authorize(principal, "status");
             const view = core?.status(id);
             if (view && "type" in view) return replyJson(m, view);
-            const stored = await transport.lastMessage(subj.resultsStream, subj.result(id));
+            const stored = await transport.lastMessage(subj.resultsStream, subj.outcome(id));
             if (stored) return replyJson(m, JSON.parse(decoder.decode(stored.data)));
             replyJson(m, { id, error: { code: "NOT_FOUND", message: `no task ${id}` } });
           }).catch((err) => replyJson(m, { error: toErrorInfo(err, "INVALID_ARGUMENT") }));

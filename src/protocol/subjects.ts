@@ -15,6 +15,13 @@ export interface Subjects {
   /** `tasks.result.<id>` */
   result(id: string): string;
   readonly resultAll: string;
+  /**
+   * `tasks.outcome.<id>`: what the results stream stores. The stream
+   * republishes each stored outcome on `tasks.result.<id>`, so subscribers
+   * see only results the stream accepted: one per task.
+   */
+  outcome(id: string): string;
+  readonly outcomeAll: string;
   /** `tasks.progress.<id>` */
   progress(id: string): string;
   readonly cancel: string;
@@ -57,6 +64,8 @@ export function subjects(prefix = ""): Subjects {
     submitAll: `${p}tasks.submit.>`,
     result: (id) => `${p}tasks.result.${id}`,
     resultAll: `${p}tasks.result.>`,
+    outcome: (id) => `${p}tasks.outcome.${id}`,
+    outcomeAll: `${p}tasks.outcome.>`,
     progress: (id) => `${p}tasks.progress.${id}`,
     cancel: `${p}tasks.cancel`,
     status: `${p}tasks.status`,

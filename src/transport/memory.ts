@@ -164,6 +164,15 @@ export class MemoryBroker {
       while (same.length > st.spec.maxMsgsPerSubject) st.msgs.delete(same.shift()!.seq);
     }
     for (const c of this.consumers.values()) if (c.spec.stream === st.spec.name) this.pump(c);
+    const rp = st.spec.republish;
+    if (rp && subjectMatches(rp.src, subject)) {
+      const dest = rp.dest.slice(0, -1) + subject.slice(rp.src.length - 1);
+      this.deliver(dest, data, {
+        ...headers,
+        "Nats-Stream": st.spec.name,
+        "Nats-Sequence": String(seq),
+      });
+    }
     return { ok: true, seq, duplicate: false };
   }
 

@@ -240,6 +240,9 @@ export class NatsTransport implements Transport {
         num_replicas: spec.replicas ?? 1,
         discard: DiscardPolicy.Old,
         allow_direct: true,
+        ...(spec.republish
+          ? { republish: { src: spec.republish.src, dest: spec.republish.dest } }
+          : {}),
       };
       let exists = true;
       try {

@@ -66,6 +66,8 @@ export interface StreamSpec {
   duplicateWindowMs?: number;
   replicas?: number;
   storage?: "file" | "memory";
+  /** Republish every stored message from `src` (ending in `>`) to `dest` (ending in `>`). */
+  republish?: { src: string; dest: string };
 }
 
 /** A durable pull consumer. */

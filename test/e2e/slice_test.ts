@@ -15,7 +15,7 @@ Deno.test("slice - a plain publish with a valid token gets a succeeded result on
   assert.equal(res.attempts, 1);
   assert.match(res.worker ?? "", new RegExp(`^${r.config.nodeId}/w\\d$`));
   // The result is kept in a stream, readable later.
-  const stored = await r.transport.lastMessage("RESULTS", "tasks.result.a1");
+  const stored = await r.transport.lastMessage("RESULTS", "tasks.outcome.a1");
   assert.equal(JSON.parse(dec.decode(stored!.data)).state, "succeeded");
 });
 
@@ -100,4 +100,22 @@ Deno.test("slice - a submission published while no scheduler runs waits in the s
   const res = await r.client.result("early");
   assert.equal(res.state, "succeeded");
   assert.equal(res.result, "kept");
+});
+
+Deno.test("slice - a second result for a finished task is refused by the stream and never reaches subscribers", async () => {
+  await using r = await rig();
+  r.client.submit("echo", { id: "once", payload: 1 });
+  await r.client.result("once");
+  const again = await r.transport.publishDurable(
+    "tasks.outcome.once",
+    new TextEncoder().encode('{"id":"once","state":"failed"}'),
+    {
+      expectLastSubjectSeq: 0,
+    },
+  );
+  assert.equal(!again.ok && again.code, "WRONG_LAST_SEQUENCE");
+  r.client.submit("echo", { id: "later", payload: 2 });
+  await r.client.result("later");
+  assert.equal(r.client.received.filter((x) => x.id === "once").length, 1);
+  assert.equal(r.client.results.get("once")?.state, "succeeded");
 });
