@@ -131,6 +131,8 @@ interface State {
   consumer: ConsumerHandle | null;
   subs: Subscription[];
   nodes: Map<string, NodeInfo>;
+  /** Nodes declared lost, with the incarnation that was lost: whatever that incarnation still says is fenced. */
+  lost: Map<string, number>;
   /** Submissions up to this stream sequence were there at the takeover: check them against stored results. */
   rebuildUntilSeq: number;
   mseq: number;
@@ -492,6 +494,32 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     };
   }
 
+  /**
+   * A node declared lost that speaks again under the same incarnation is told
+   * it was fenced: it abandons what it ran and rejoins under a new one. What
+   * it reports meanwhile is stale.
+   */
+  function fenceIfLost(state: State, node: string, incarnation: number, reports: number): boolean {
+    if (state.lost.get(node) !== incarnation) return false;
+    sendToNode(node, {
+      type: "node.fenced",
+      epoch: state.epoch,
+      incarnation,
+      reason: "declared lost",
+    });
+    if (reports > 0) {
+      emit("fenced", { node, incarnation, reports });
+      publishScheduler(state, {
+        event: "stale",
+        node,
+        incarnation,
+        reports,
+        why: "node was declared lost",
+      });
+    }
+    return true;
+  }
+
   function replyJson(msg: InMsg, body: unknown) {
     transport.respond(msg, encoder.encode(JSON.stringify(body)));
   }
@@ -528,6 +556,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         consumer: null,
         subs: [],
         nodes: new Map(),
+        lost: new Map(),
         rebuildUntilSeq: 0,
         mseq: 0,
         ticker: null,
@@ -678,6 +707,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
 
         case "node.hello": {
           if (!state.core) return state;
+          if (fenceIfLost(state, msg.node, msg.incarnation, 0)) return state;
           const known = state.nodes.get(msg.node);
           if (known && known.incarnation !== msg.incarnation) {
             state.core.nodeGone(msg.node, "node restarted");
@@ -694,24 +724,25 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         case "node.reports": {
           if (!state.core) return state;
           const node = state.nodes.get(msg.node);
-          if (!node || node.incarnation !== msg.incarnation) {
-            // Reports from a node this leader does not know (or declared lost): fence it.
+          if (fenceIfLost(state, msg.node, msg.incarnation, msg.reports.length)) return state;
+          if (!node) {
+            // Not met yet (a new leader): the node keeps its outcomes until acknowledged; ask it to say hello.
+            sendToNode(msg.node, { type: "node.sync", epoch: state.epoch, leader: deps.id });
+            return state;
+          }
+          if (node.incarnation !== msg.incarnation) {
+            // An earlier incarnation of a node that restarted: its reports are stale.
             sendToNode(msg.node, {
-              type: "node.fenced",
+              type: "report.ack",
               epoch: state.epoch,
-              incarnation: msg.incarnation,
-              reason: node ? "stale incarnation" : "unknown node: say hello first",
-            });
-            emit("fenced", {
-              node: msg.node,
-              incarnation: msg.incarnation,
-              reports: msg.reports.length,
+              dispatches: msg.reports.map((r) => r.dispatch),
             });
             publishScheduler(state, {
               event: "stale",
               node: msg.node,
+              incarnation: msg.incarnation,
               reports: msg.reports.length,
-              why: "node fenced",
+              why: "old incarnation",
             });
             return state;
           }
@@ -739,6 +770,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         }
         case "node.heartbeat": {
           if (!state.core) return state;
+          if (fenceIfLost(state, msg.node, msg.incarnation, 0)) return state;
           const node = state.nodes.get(msg.node);
           if (!node) {
             // A node this leader has not met: ask it to introduce itself.
@@ -760,6 +792,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           for (const [node, info] of state.nodes) {
             if (now - info.lastSeen <= config.nodeLostMs) continue;
             state.nodes.delete(node);
+            state.lost.set(node, info.incarnation);
+            if (state.lost.size > 10_000) state.lost.delete(state.lost.keys().next().value!);
             const requeued = state.core.nodeGone(
               node,
               `no heartbeat for ${now - info.lastSeen} ms`,
