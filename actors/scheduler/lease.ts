@@ -41,6 +41,8 @@ export class Lease {
   #o: LeaseOptions;
   #key: string;
   #timer: TimerHandle | null = null;
+  /** Fires when the lease would run out locally without a renewal: whatever a request is doing. */
+  #deadline: TimerHandle | null = null;
   #leading = false;
   #revision = 0;
   #epoch = 0;
@@ -72,6 +74,7 @@ export class Lease {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer?.cancel();
+    this.#deadline?.cancel();
     if (this.#leading) {
       this.#leading = false;
       // Hand over quickly: an expired-looking value lets a follower take over on its next check.
@@ -131,6 +134,17 @@ export class Lease {
     }
     this.#revision = rev;
     this.#lastOk = now;
+    this.#armDeadline();
+  }
+
+  #armDeadline(): void {
+    this.#deadline?.cancel();
+    const lastOk = this.#lastOk;
+    this.#deadline = this.#o.clock.setTimer(Math.floor(this.#o.leaseMs * 0.8), () => {
+      if (this.#leading && this.#lastOk === lastOk) {
+        this.#stepDown(`lease not renewed for ${this.#o.clock.now() - lastOk} ms`);
+      }
+    });
   }
 
   async #contend(): Promise<void> {
@@ -159,7 +173,9 @@ export class Lease {
       this.#seenValue = current;
     }
     const released = current?.holder === "";
-    if (!released && now - this.#seenAt < this.#o.leaseMs) return;
+    // Still our own last write (we stepped down while NATS was unreachable): nobody took it over.
+    const ours = current?.holder === this.#o.holder && entry.revision === this.#revision;
+    if (!released && !ours && now - this.#seenAt < this.#o.leaseMs) return;
     const epoch = (current?.epoch ?? 0) + 1;
     const v: LeaseValue = { holder: this.#o.holder, node: this.#o.node, epoch, renewedAt: now };
     const rev = await this.#o.kv.update(
@@ -175,6 +191,7 @@ export class Lease {
     this.#revision = revision;
     this.#epoch = epoch;
     this.#lastOk = now;
+    this.#armDeadline();
     this.#o.log.info("became the leading scheduler", {
       epoch,
       previous: previous?.holder || undefined,
@@ -186,6 +203,7 @@ export class Lease {
     if (!this.#leading) return;
     this.#leading = false;
     this.#seenRevision = -1;
+    this.#deadline?.cancel();
     this.#o.log.warn("stepped down as leader", { reason, epoch: this.#epoch });
     this.#o.onLost(reason);
   }

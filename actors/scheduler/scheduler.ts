@@ -563,7 +563,10 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         lastStats: "",
       };
       return (async () => {
-        const kv = await transport.kv(subj.leaseBucket, { replicas: config.replicas });
+        const kv = await transport.kv(subj.leaseBucket, {
+          replicas: config.replicas,
+          timeoutMs: Math.max(200, Math.floor(config.leaseMs / 2)),
+        });
         state.lease = new Lease({
           kv,
           holder: deps.id,

@@ -444,8 +444,13 @@ export class NatsTransport implements Transport {
     return out;
   }
 
-  async kv(bucket: string, opts?: { historyTtlMs?: number; replicas?: number }): Promise<KvBucket> {
-    const kvm = new Kvm(this.nc);
+  async kv(
+    bucket: string,
+    opts?: { historyTtlMs?: number; replicas?: number; timeoutMs?: number },
+  ): Promise<KvBucket> {
+    const kvm = new Kvm(
+      opts?.timeoutMs ? jetstream(this.nc, { timeout: opts.timeoutMs }) : this.nc,
+    );
     const kv = await kvm.create(bucket, {
       history: 1,
       ttl: opts?.historyTtlMs ?? 0,
@@ -513,6 +518,20 @@ export class NatsTransport implements Transport {
 
   async #watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect") {
+        // PubAcks for what went to the old connection may never come: let the publishers retry now
+        // (a durable publish is made safe to repeat with a message id or an expected sequence).
+        for (const [id, p] of this.#pending) {
+          this.#pending.delete(id);
+          p.resolve({
+            ok: false,
+            code: "TIMEOUT",
+            message: `connection ${
+              s.type === "disconnect" ? "lost" : "re-established"
+            } before the PubAck`,
+          });
+        }
+      }
       if (s.type === "disconnect") this.#emit({ type: "disconnected" });
       else if (s.type === "reconnect") this.#emit({ type: "reconnected" });
     }

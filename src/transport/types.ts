@@ -161,7 +161,10 @@ export interface Transport {
     opts?: { filterSubject?: string; fromSeq?: number; limit?: number },
   ): Promise<StoredMsg[]>;
   /** Open (creating if missing) a KV bucket. */
-  kv(bucket: string, opts?: { historyTtlMs?: number; replicas?: number }): Promise<KvBucket>;
+  kv(
+    bucket: string,
+    opts?: { historyTtlMs?: number; replicas?: number; timeoutMs?: number },
+  ): Promise<KvBucket>;
 
   onConnection(fn: (e: ConnectionEvent) => void): void;
   close(): Promise<void>;
