@@ -220,7 +220,6 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     attempt: number,
   ) {
     void transport.publishDurable(subj.outcome(entry.id), encoder.encode(JSON.stringify(result)), {
-      msgId: `result-${entry.id}`,
       expectLastSubjectSeq: 0,
       timeoutMs: 5_000,
     }).then((ack) => {
@@ -245,7 +244,6 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     attempt: number,
   ) {
     void transport.publishDurable(subj.outcome(result.id), encoder.encode(JSON.stringify(result)), {
-      msgId: `result-${result.id}`,
       expectLastSubjectSeq: 0,
     }).then((ack) => {
       const ok = ack.ok || ack.code === "WRONG_LAST_SEQUENCE";

@@ -158,6 +158,7 @@ export class NatsTransport implements Transport {
   #sweep: ReturnType<typeof setInterval> | undefined;
   #listeners: ((e: ConnectionEvent) => void)[] = [];
   #consumers = new Set<ConsumerHandle>();
+  #expectEmpty: MsgHdrs | undefined;
 
   constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient) {
     this.nc = nc;
@@ -271,7 +272,10 @@ export class NatsTransport implements Transport {
       this.#pending.set(id, { resolve, expires: Date.now() + (opts?.timeoutMs ?? 5_000) });
       this.#armSweep();
       let h: MsgHdrs | undefined;
-      if (opts?.headers || opts?.msgId || opts?.expectLastSubjectSeq !== undefined) {
+      if (opts?.expectLastSubjectSeq === 0 && !opts.headers && !opts.msgId) {
+        // The hot path (every result): one shared, never-mutated header set.
+        h = this.#expectEmpty ??= toHeaders({ "Nats-Expected-Last-Subject-Sequence": "0" });
+      } else if (opts?.headers || opts?.msgId || opts?.expectLastSubjectSeq !== undefined) {
         h = toHeaders(opts.headers) ?? natsHeaders();
         if (opts.msgId) h.set("Nats-Msg-Id", opts.msgId);
         if (opts.expectLastSubjectSeq !== undefined) {
