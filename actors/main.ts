@@ -88,7 +88,8 @@ Submit a task and watch it:
 
   let embedded: NatsServer | null = null;
   let transport: NatsTransport;
-  const tls = config.tlsCert
+  // A CA alone is TLS without a client certificate (a private CA); a cert and key add mTLS.
+  const tls = config.tlsCert || config.tlsCa
     ? { certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa }
     : undefined;
   try {

@@ -19,7 +19,8 @@ const USAGE = `Usage:
   deno task nats pub <subject> <body> [-H "Name:Value"]... [--count N]
   deno task nats sub <subject>
   deno task nats req <subject> <body> [-H "Name:Value"]... [--timeout 5s]
-Options: --server URL (default TASK_SCHEDULER_MESSAGE_BROKER or nats://127.0.0.1:4222)`;
+Options: --server URL (default TASK_SCHEDULER_MESSAGE_BROKER or nats://127.0.0.1:4222)
+         --tlscert F --tlskey F --tlsca F (default TASK_SCHEDULER_TLS_CERT, _KEY, _CA)`;
 
 async function run(args: string[]): Promise<number> {
   let parsed;
@@ -33,6 +34,9 @@ async function run(args: string[]): Promise<number> {
         server: { type: "string", short: "s" },
         count: { type: "string" },
         timeout: { type: "string" },
+        tlscert: { type: "string" },
+        tlskey: { type: "string" },
+        tlsca: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -57,7 +61,11 @@ async function run(args: string[]): Promise<number> {
   }
   const server = values.server ?? Deno.env.get("TASK_SCHEDULER_MESSAGE_BROKER") ??
     "nats://127.0.0.1:4222";
-  const t = await connectNats({ servers: server.split(","), name: "nats-cli" });
+  const cert = values.tlscert ?? Deno.env.get("TASK_SCHEDULER_TLS_CERT");
+  const key = values.tlskey ?? Deno.env.get("TASK_SCHEDULER_TLS_KEY");
+  const ca = values.tlsca ?? Deno.env.get("TASK_SCHEDULER_TLS_CA");
+  const tls = cert || ca ? { certFile: cert, keyFile: key, caFile: ca } : undefined;
+  const t = await connectNats({ servers: server.split(","), name: "nats-cli", tls });
   const enc = new TextEncoder();
   const dec = new TextDecoder();
   try {

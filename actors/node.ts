@@ -20,7 +20,6 @@ import {
   type Config,
   type HandlerDefinition,
   type Logger,
-  type StreamSpec,
   type Subjects,
   subjects as makeSubjects,
   type SupervisorCell,
@@ -31,9 +30,12 @@ import { builtinHandlers } from "./handlers/mod.ts";
 import { LocalDirectory } from "./directory.ts";
 import { monitorBehavior, type MonitorMsg } from "./monitor/monitor.ts";
 import { schedulerBehavior } from "./scheduler/scheduler.ts";
+import { streamSpecs } from "./streams.ts";
 import { nodeBehavior, type NodeMsg } from "./worker/node.ts";
 import { WorkerPool } from "./worker/pool.ts";
 import { type HandlerEntry, workerBehavior, type WorkerMsg } from "./worker/worker.ts";
+
+export { streamSpecs };
 
 /** A running process. */
 export interface RunningNode {
@@ -44,40 +46,6 @@ export interface RunningNode {
   handlers: Map<string, HandlerEntry>;
   /** Stop taking work, finish or hand back what runs, then stop every actor. */
   shutdown(graceMs?: number): Promise<{ handedBack: string[] }>;
-}
-
-/** The streams every deployment has. */
-export function streamSpecs(subj: Subjects, replicas: number): StreamSpec[] {
-  return [
-    // Submissions wait here until their result is stored; acked then, and so removed.
-    {
-      name: subj.tasksStream,
-      subjects: [subj.submitAll],
-      retention: "workqueue",
-      duplicateWindowMs: 120_000,
-      replicas,
-    },
-    // One result per task id, kept a week, readable later; each stored result
-    // is republished on tasks.result.<id>, so subscribers see each once.
-    {
-      name: subj.resultsStream,
-      subjects: [subj.outcomeAll],
-      republish: { src: subj.outcomeAll, dest: subj.resultAll },
-      retention: "limits",
-      maxMsgsPerSubject: 1,
-      maxAgeMs: 7 * 86_400_000,
-      duplicateWindowMs: 120_000,
-      replicas,
-    },
-    // Tasks that used up their attempts, with their history, kept 30 days.
-    {
-      name: subj.deadLetterStream,
-      subjects: [subj.deadLetter("*")],
-      retention: "limits",
-      maxAgeMs: 30 * 86_400_000,
-      replicas,
-    },
-  ];
 }
 
 /** Load the built-in handlers and the user handlers named in the config. */

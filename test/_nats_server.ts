@@ -54,11 +54,18 @@ export class TestServer implements AsyncDisposable {
     return this.#server.stop(signal);
   }
 
-  /** Start again on the same port with the same store, after `downMs` without a server. */
-  async restart(downMs = 0): Promise<void> {
+  /**
+   * Start again on the same port with the same store, after `downMs` without
+   * a server; `jetstream: false` brings it back without JetStream.
+   */
+  async restart(downMs = 0, options: { jetstream?: boolean } = {}): Promise<void> {
     await this.#server.stop();
     if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-    this.#server = await startNatsServer({ ...this.#server.options, port: this.#server.port });
+    this.#server = await startNatsServer({
+      ...this.#server.options,
+      ...options,
+      port: this.#server.port,
+    });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -31,7 +31,16 @@ export interface LeaseOptions {
   log: Logger;
   onAcquired(epoch: number, previous: LeaseValue | null): void;
   onLost(reason: string): void;
+  /** The lease cannot work at all here (no JetStream): retrying will not help. */
+  onFatal(error: Error): void;
 }
+
+/** Errors that no retry fixes: the server has no JetStream for this account. */
+const FATAL = /jetstream not enabled|jetstream is not enabled|jetstream.*not available/i;
+/** Nothing answers the JetStream API: fine for a moment (a server starting), fatal if it lasts. */
+const NO_RESPONDERS = /no responders/i;
+/** How long the JetStream API may stay silent before leadership is declared impossible. */
+export const NO_JETSTREAM_MS = 10_000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -52,6 +61,7 @@ export class Lease {
   #seenValue: LeaseValue | null = null;
   #stopped = false;
   #busy = false;
+  #silentSince = 0;
 
   constructor(o: LeaseOptions) {
     this.#o = o;
@@ -96,8 +106,24 @@ export class Lease {
     try {
       if (this.#leading) await this.#renew();
       else await this.#contend();
+      this.#silentSince = 0;
     } catch (err) {
-      this.#o.log.warn("lease check failed", { error: (err as Error).message });
+      const message = String((err as Error)?.message);
+      const now = this.#o.clock.now();
+      if (NO_RESPONDERS.test(message)) this.#silentSince ||= now;
+      else this.#silentSince = 0;
+      if (
+        FATAL.test(message) || (this.#silentSince && now - this.#silentSince >= NO_JETSTREAM_MS)
+      ) {
+        this.#stepDown(`lease unusable: ${(err as Error).message}`);
+        this.#stopped = true;
+        this.#o.onFatal(err as Error);
+        return;
+      }
+      this.#o.log.warn("lease check failed", {
+        error: (err as Error).message,
+        silentMs: this.#silentSince ? now - this.#silentSince : 0,
+      });
       if (this.#leading && this.#o.clock.now() - this.#lastOk > this.#o.leaseMs * 0.8) {
         this.#stepDown(`could not renew the lease for ${this.#o.clock.now() - this.#lastOk} ms`);
       }

@@ -37,6 +37,7 @@ import {
   type Transport,
 } from "../../src/mod.ts";
 import type { LocalDirectory } from "../directory.ts";
+import { streamSpecs } from "../streams.ts";
 import { SchedulerCore, type SchedulerEffects, type TaskEntry } from "./core.ts";
 import { Intake } from "./intake.ts";
 import { Lease, type LeaseValue } from "./lease.ts";
@@ -46,6 +47,7 @@ export type SchedulerMsg =
   | ToScheduler
   | { type: "lease.acquired"; epoch: number; previous: LeaseValue | null }
   | { type: "lease.lost"; reason: string }
+  | { type: "lease.fatal"; error: string }
   | {
     type: "leader.ready";
     epoch: number;
@@ -429,6 +431,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     const spec = tasksConsumer(subj, config);
     const subs: Subscription[] = [];
     try {
+      // The streams may have been deleted (or JetStream restarted empty): make sure they exist.
+      await transport.ensureStreams(streamSpecs(subj, config.replicas));
       // Everything the last leader held and had not settled is delivered again now.
       await transport.resetConsumer(spec);
       const { lastSeq } = await transport.streamInfo(subj.tasksStream);
@@ -464,9 +468,18 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           // not a status delta
         }
       }));
-      const consumer = await transport.consume(spec, (m) => {
-        if (!ctx.self.send({ type: "submission", msg: m })) m.nak(500);
-      });
+      const consumer = await transport.consume(
+        spec,
+        (m) => {
+          if (!ctx.self.send({ type: "submission", msg: m })) m.nak(500);
+        },
+        (reason) =>
+          ctx.self.send({
+            type: "leader.failed",
+            epoch,
+            error: `the submissions consumer stopped: ${reason}`,
+          }),
+      );
       ctx.self.send({ type: "leader.ready", epoch, consumer, subs, lastSeq });
     } catch (err) {
       for (const s of subs) s.unsubscribe();
@@ -575,6 +588,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           onAcquired: (epoch, previous) =>
             ctx.self.send({ type: "lease.acquired", epoch, previous }),
           onLost: (reason) => ctx.self.send({ type: "lease.lost", reason }),
+          onFatal: (error) => ctx.self.send({ type: "lease.fatal", error: error.message }),
         });
         state.lease.start();
         publishScheduler(state, { role: "follower", node: config.nodeId });
@@ -646,6 +660,9 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           return state;
         case "lease.lost":
           return stepDown(state, msg.reason, ctx);
+        case "lease.fatal":
+          // Fail: the supervisor restarts this actor, and gives up if it keeps failing.
+          throw new SchedulerError("TRANSPORT", `leadership impossible: ${msg.error}`);
 
         case "submission":
           if (!state.core) {

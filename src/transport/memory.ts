@@ -295,7 +295,11 @@ export class MemoryTransport implements Transport {
     );
   }
 
-  consume(spec: ConsumerSpec, fn: (msg: DurableMsg) => void): Promise<ConsumerHandle> {
+  consume(
+    spec: ConsumerSpec,
+    fn: (msg: DurableMsg) => void,
+    _onLost?: (reason: string) => void,
+  ): Promise<ConsumerHandle> {
     const key = `${spec.stream}/${spec.durable}`;
     let c = this.#broker.consumers.get(key);
     if (!c) {

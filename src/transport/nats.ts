@@ -339,15 +339,33 @@ export class NatsTransport implements Transport {
     Deno.unrefTimer(this.#sweep as unknown as number);
   }
 
-  async consume(spec: ConsumerSpec, fn: (msg: DurableMsg) => void): Promise<ConsumerHandle> {
+  async consume(
+    spec: ConsumerSpec,
+    fn: (msg: DurableMsg) => void,
+    onLost?: (reason: string) => void,
+  ): Promise<ConsumerHandle> {
     await this.#ensureConsumer(spec);
     const consumer = await this.#js.consumers.get(spec.stream, spec.durable);
     const messages = await consumer.consume({
       max_messages: spec.batch ?? 1_000,
       callback: (m) => fn(new JsDurable(m)),
+      abort_on_missing_resource: true,
     });
+    let stopping = false;
+    void messages.closed().then((err) => {
+      if (!stopping && onLost) onLost(err ? err.message : "consumer closed");
+    });
+    void (async () => {
+      for await (const s of messages.status()) {
+        if (s.type === "consumer_deleted" && !stopping && onLost) {
+          onLost(`consumer ${spec.durable} was deleted`);
+          break;
+        }
+      }
+    })().catch(() => {});
     const handle: ConsumerHandle = {
       stop: async () => {
+        stopping = true;
         this.#consumers.delete(handle);
         await messages.close();
       },

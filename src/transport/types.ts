@@ -147,8 +147,16 @@ export interface Transport {
   ensureStreams(specs: StreamSpec[]): Promise<void>;
   /** Publish into a stream, pipelined: many may be awaiting their ack at once. */
   publishDurable(subject: string, data: Uint8Array, opts?: DurablePublishOptions): Promise<PubAck>;
-  /** Pull from a durable consumer, creating it if missing. */
-  consume(spec: ConsumerSpec, fn: (msg: DurableMsg) => void): Promise<ConsumerHandle>;
+  /**
+   * Pull from a durable consumer, creating it if missing. `onLost` hears when
+   * the consumer or its stream disappears (deleted, or JetStream gone): the
+   * consume loop has stopped then.
+   */
+  consume(
+    spec: ConsumerSpec,
+    fn: (msg: DurableMsg) => void,
+    onLost?: (reason: string) => void,
+  ): Promise<ConsumerHandle>;
   /** Delete and recreate a consumer so that everything it had not acked is delivered again now. */
   resetConsumer(spec: ConsumerSpec): Promise<void>;
   /** How many messages a stream holds and its last sequence. */
