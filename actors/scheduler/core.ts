@@ -153,6 +153,8 @@ export class SchedulerCore {
   #paused = false;
   #nodeOfWorker = new Map<string, string>();
   #types = new Set<string>();
+  /** One shared requirement list per distinct (type, requires): tasks only point at it. */
+  #needs = new Map<string, { needs: readonly string[]; key: string }>();
   /** Until when outcomes of tasks not yet redelivered are kept (after a takeover). */
   #takeoverUntil = 0;
   /** Outcomes reported for tasks not (yet) redelivered to this leader, by task id. */
@@ -247,7 +249,7 @@ export class SchedulerCore {
       }
     }
     const now = this.#clock.now();
-    const needs = [...draft.requires, `type:${draft.type}`].sort();
+    const { needs, key: needsKey } = this.#needsOf(draft.type, draft.requires);
     const e: TaskEntry = {
       id: draft.id,
       type: draft.type,
@@ -258,7 +260,7 @@ export class SchedulerCore {
       timeoutMs: draft.timeoutMs,
       maxAttempts: draft.maxAttempts,
       needs,
-      needsKey: needs.join("\u0000"),
+      needsKey,
       owner: principal.sub,
       submittedAt: now,
       state: "queued",
@@ -675,6 +677,17 @@ export class SchedulerCore {
   }
 
   // ---------------------------------------------------------------- internals
+
+  #needsOf(type: string, requires: readonly string[]): { needs: readonly string[]; key: string } {
+    const probe = requires.length === 0 ? type : `${type}\u0001${requires.join("\u0000")}`;
+    let n = this.#needs.get(probe);
+    if (!n) {
+      const needs = [...requires, `type:${type}`].sort();
+      n = { needs, key: needs.join("\u0000") };
+      if (this.#needs.size < 10_000) this.#needs.set(probe, n);
+    }
+    return n;
+  }
 
   #enqueue(e: TaskEntry): void {
     let heap = this.#ready.get(e.needsKey);
