@@ -7,7 +7,8 @@
  * ├── monitor                      (all, monitor)
  * ├── workers (rest-for-one)       (all, worker)
  * │   ├── node                     the worker node: link to the leader, heartbeats
- * │   └── w0 … wN-1                worker actors
+ * │   └── pool (one-for-one)
+ * │       └── w0 … wN-1            worker actors
  * └── scheduler                    (all, scheduler)
  * ```
  *
@@ -142,6 +143,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
       types: [...handlers.keys()].sort(),
     }));
     const nodeRef = () => workerSup().ref<NodeMsg>("node");
+    const workerPool = () => workerSup().supervisor("pool");
     const workerChildren: ChildSpec[] = infos.map((info, i) => ({
       kind: "actor",
       id: `w${i}`,
@@ -159,6 +161,8 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         maxResultBytes: config.maxPayloadBytes,
       }),
     }));
+    // The node first: if it restarts, the workers after it restart too, so that no
+    // attempt is left reporting to a node that forgot it.
     children.push({
       kind: "supervisor",
       id: "workers",
@@ -180,13 +184,19 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
               info,
               ref: {
                 path: info.id,
-                send: (m: WorkerMsg) => workerSup().ref<WorkerMsg>(`w${i}`).send(m),
-                ask: (b, t) => workerSup().ref<WorkerMsg>(`w${i}`).ask(b, t),
+                send: (m: WorkerMsg) => workerPool().ref<WorkerMsg>(`w${i}`).send(m),
+                ask: (b, t) => workerPool().ref<WorkerMsg>(`w${i}`).ask(b, t),
               },
             })),
           }),
         },
-        ...workerChildren,
+        // The workers: one crashing is restarted alone.
+        {
+          kind: "supervisor",
+          id: "pool",
+          policy: { strategy: "one-for-one", maxRestarts: 10, periodMs: 10_000 },
+          children: workerChildren,
+        },
       ],
     });
   }

@@ -7,52 +7,81 @@ Deno.test({
   name:
     "fault - a 3-node nats-server cluster with replicas 3 loses one node mid-run: every task ends exactly once",
   ignore: !FULL,
-  async fn() {
-    const startedAt = Date.now();
-    await using cluster = await TestCluster.start(3);
-    const readyMs = await waitForJetStream(cluster);
-    const n1 = await node(
-      cluster.urls,
-      ["--node-id", "r1", "--workers", "2", "--concurrency", "4"],
-      {
-        TASK_SCHEDULER_REPLICAS: "3",
-      },
-    );
-    await using load = await Load.start(cluster.urls);
-    const arrived: number[] = [];
-    load.client.onResult((_r, at) => arrived.push(at));
-    try {
-      await load.submit("r3", 150, (i) => ({ payload: { ms: 100 + (i % 3) * 50 } }));
-      await load.until(30);
-      // The harder case: the server the node talks to, so it has to fail over as well.
-      const victim = connectedServer(n1.log, cluster);
-      const leaders = streamLeaders(cluster);
-      const killedAt = Date.now();
-      await cluster.servers[victim].stop("SIGKILL");
-      const { states } = await load.verify();
-      assert.deepEqual(states, { succeeded: 150 });
-      assert.ok(!n1.log.some((l) => l.includes("root supervisor")), "no escalation");
-      const after = arrived.filter((t) => t >= killedAt);
-      const gaps = after.map((t, i) => t - (i ? after[i - 1] : killedAt));
-      report("3-node cluster loses a server", {
-        tasks: 150,
-        lost: 0,
-        duplicates: 0,
-        killed: `n${victim}`,
-        ...leaders,
-        jetStreamReadyMs: readyMs,
-        nextResultAfterKillMs: after.length ? after[0] - killedAt : "none",
-        longestResultGapMs: Math.max(0, ...gaps),
-        steppedDownAfterKillMs: loggedAfter(n1.log, "stepped down as leader", killedAt),
-        leadingAgainAfterKillMs: loggedAfter(n1.log, "became the leading scheduler", killedAt),
-        lastResultAfterKillMs: (arrived.at(-1) ?? killedAt) - killedAt,
-        totalMs: Date.now() - startedAt,
-      });
-    } finally {
-      await kill(n1, "SIGTERM");
-    }
-  },
+  // The server the node talks to: the node's connection has to fail over as well.
+  fn: () => loseOneServer("connected", (log, cluster, _leaders) => connectedServer(log, cluster)),
 });
+
+Deno.test({
+  name:
+    "fault - a 3-node nats-server cluster with replicas 3 loses the server leading the lease bucket: every task ends exactly once",
+  ignore: !FULL,
+  // The lease bucket's stream has no leader until the two others elect one.
+  fn: () =>
+    loseOneServer("lease leader", (_log, cluster, leaders) => {
+      const i = cluster.servers.findIndex((_, j) => leaders.leaseLeader === `n${j}`);
+      assert.ok(i >= 0, `no server logged leading KV_sched_lease: ${JSON.stringify(leaders)}`);
+      return i;
+    }),
+});
+
+/** Run 150 tasks on an R3 cluster, SIGKILL the server `pick` names after 30 results, verify. */
+async function loseOneServer(
+  which: string,
+  pick: (log: string[], cluster: TestCluster, leaders: Record<string, string>) => number,
+): Promise<void> {
+  const startedAt = Date.now();
+  await using cluster = await TestCluster.start(3);
+  const readyMs = await waitForJetStream(cluster);
+  const n1 = await node(cluster.urls, ["--node-id", "r1", "--workers", "2", "--concurrency", "4"], {
+    TASK_SCHEDULER_REPLICAS: "3",
+  });
+  await using load = await Load.start(cluster.urls);
+  const arrived: number[] = [];
+  load.client.onResult((_r, at) => arrived.push(at));
+  try {
+    await load.submit("r3", 150, (i) => ({ payload: { ms: 100 + (i % 3) * 50 } }));
+    await load.until(30);
+    const leaders = streamLeaders(cluster);
+    const victim = pick(n1.log, cluster, leaders);
+    const connected = connectedServer(n1.log, cluster);
+    const killedAt = Date.now();
+    await cluster.servers[victim].stop("SIGKILL");
+    // A node that exits has no service manager here to restart it: fail at once, saying why.
+    let verified = false;
+    const exited = n1.exited.then((s): Promise<never> => {
+      if (verified) return new Promise<never>(() => {});
+      throw new Error(
+        `the node exited with ${s.code} ${Date.now() - killedAt} ms after n${victim} was killed ` +
+          `(${JSON.stringify(leaders)}, node on n${connected}); log:\n${
+            n1.log.slice(-12).join("\n")
+          }`,
+      );
+    });
+    const { states } = await Promise.race([load.verify(), exited]);
+    verified = true;
+    assert.deepEqual(states, { succeeded: 150 });
+    assert.ok(!n1.log.some((l) => l.includes("root supervisor")), "no escalation");
+    const after = arrived.filter((t) => t >= killedAt);
+    const gaps = after.map((t, i) => t - (i ? after[i - 1] : killedAt));
+    report(`3-node cluster loses a server (${which})`, {
+      tasks: 150,
+      lost: 0,
+      duplicates: 0,
+      killed: `n${victim}`,
+      nodeOn: `n${connected}`,
+      ...leaders,
+      jetStreamReadyMs: readyMs,
+      nextResultAfterKillMs: after.length ? after[0] - killedAt : "none",
+      longestResultGapMs: Math.max(0, ...gaps),
+      steppedDownAfterKillMs: loggedAfter(n1.log, "stepped down as leader", killedAt),
+      leadingAgainAfterKillMs: loggedAfter(n1.log, "became the leading scheduler", killedAt),
+      lastResultAfterKillMs: (arrived.at(-1) ?? killedAt) - killedAt,
+      totalMs: Date.now() - startedAt,
+    });
+  } finally {
+    await kill(n1, "SIGTERM");
+  }
+}
 
 /**
  * Wait until the cluster can place a replicas-3 stream: a meta leader is
@@ -104,19 +133,32 @@ function connectedServer(log: string[], cluster: TestCluster): number {
   return i;
 }
 
-/** The stream leaders as the servers logged them (each new leader logs itself). */
+/**
+ * The stream leaders and the meta leader as the servers logged them: a server
+ * logs becoming a stream's leader itself, so the latest such line names it.
+ */
 function streamLeaders(cluster: TestCluster): Record<string, string> {
-  const out: Record<string, string> = {};
-  const names = { TASKS: "tasksLeader", RESULTS: "resultsLeader", KV_sched_lease: "leaseLeader" };
+  const names: Record<string, string> = {
+    TASKS: "tasksLeader",
+    RESULTS: "resultsLeader",
+    KV_sched_lease: "leaseLeader",
+  };
+  const latest: Record<string, { at: string; who: string }> = {};
+  const see = (key: string, at: string, who: string) => {
+    if (!latest[key] || at > latest[key].at) latest[key] = { at, who };
+  };
   cluster.servers.forEach((s, i) => {
-    const text = readLog(s.dir);
-    for (const [stream, key] of Object.entries(names)) {
-      if (text.includes(`new stream leader for '$G > ${stream}'`)) out[key] = `n${i}`;
+    for (const line of readLog(s.dir).split("\n")) {
+      const at = line.match(/^\[\d+\] (\S+ \S+)/)?.[1];
+      if (!at) continue;
+      const stream = line.match(/new stream leader for '\$G > (\w+)'/)?.[1];
+      if (stream && names[stream]) see(names[stream], at, `n${i}`);
+      if (line.includes("Self is new JetStream cluster metadata leader")) {
+        see("metaLeader", at, `n${i}`);
+      }
     }
-    const meta = text.match(/new metadata leader: (\w+)\//g)?.at(-1);
-    if (meta) out.metaLeader = meta.replace(/.*: (\w+)\//, "$1");
   });
-  return out;
+  return Object.fromEntries(Object.entries(latest).map(([k, v]) => [k, v.who]));
 }
 
 function readLog(dir: string): string {

@@ -93,6 +93,12 @@ Deno.test("fault - stop and restart nats-server (file storage) mid-run: the node
       "the node logged its reconnect",
     );
     assert.ok(!n1.log.some((l) => l.includes("root supervisor")), "no escalation");
+    const failures = n1.log.filter((l) => l.includes("child failed"));
+    assert.deepEqual(
+      failures,
+      [],
+      "no actor was restarted: the tree survived the outage as it was",
+    );
     report("nats-server restart", {
       tasks: load.accepted.length,
       lost: 0,
