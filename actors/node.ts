@@ -103,7 +103,17 @@ export interface StartOptions {
 export async function startNode(o: StartOptions): Promise<RunningNode> {
   const { config, transport, log } = o;
   const subj = makeSubjects(config.subjectPrefix);
-  await transport.ensureStreams(streamSpecs(subj, config.replicas));
+  // A cluster that is still electing its JetStream leaders answers after a while: wait for it.
+  for (let attempt = 1, started = Date.now();; attempt++) {
+    try {
+      await transport.ensureStreams(streamSpecs(subj, config.replicas));
+      break;
+    } catch (err) {
+      if (Date.now() - started > 30_000) throw err;
+      log.warn("JetStream not ready yet; retrying", { attempt, error: (err as Error).message });
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+    }
+  }
   const directory = new LocalDirectory();
   const handlers = o.handlers ?? await loadHandlers(config.handlers, log);
   const role = config.role;

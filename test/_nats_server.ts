@@ -85,18 +85,26 @@ export class TestCluster implements AsyncDisposable {
   }
 
   static async start(size = 3): Promise<TestCluster> {
-    const dir = await Deno.makeTempDir({ prefix: "ts-cluster-" });
-    const routes = Array.from({ length: size }, () => freePort());
-    const ports = Array.from({ length: size }, () => freePort());
-    const servers = await Promise.all(routes.map((route, i) =>
-      startNatsServer({
-        dir: `${dir}/n${i}`,
-        port: ports[i],
-        serverName: `n${i}`,
-        cluster: { name: "ts", port: route, routes: routes.filter((_, j) => j !== i) },
-      })
-    ));
-    return new TestCluster(servers, dir);
+    // Ports are picked before the servers bind them; another test may take one meanwhile: try again.
+    for (let attempt = 1;; attempt++) {
+      const dir = await Deno.makeTempDir({ prefix: "ts-cluster-" });
+      const routes = Array.from({ length: size }, () => freePort());
+      const ports = Array.from({ length: size }, () => freePort());
+      const started = await Promise.allSettled(routes.map((route, i) =>
+        startNatsServer({
+          dir: `${dir}/n${i}`,
+          port: ports[i],
+          serverName: `n${i}`,
+          cluster: { name: "ts", port: route, routes: routes.filter((_, j) => j !== i) },
+        })
+      ));
+      const servers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+      if (servers.length === size) return new TestCluster(servers, dir);
+      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      const failed = started.find((s) => s.status === "rejected") as PromiseRejectedResult;
+      if (attempt >= 3) throw failed.reason;
+    }
   }
 
   get urls(): string[] {

@@ -35,10 +35,13 @@ export interface LeaseOptions {
   onFatal(error: Error): void;
 }
 
-/** Errors that no retry fixes: the server has no JetStream for this account. */
-const FATAL = /jetstream not enabled|jetstream is not enabled|jetstream.*not available/i;
-/** Nothing answers the JetStream API: fine for a moment (a server starting), fatal if it lasts. */
-const NO_RESPONDERS = /no responders/i;
+/**
+ * Nothing answers the JetStream API. nats.js reports this as "no responders"
+ * or as "jetstream is not enabled" (it maps any no-responders answer to that,
+ * also while a clustered stream elects a new leader), so neither is final on
+ * its own: it becomes final when it lasts {@link NO_JETSTREAM_MS}.
+ */
+const SILENT = /no responders|jetstream (is )?not enabled|jetstream.*not available/i;
 /** How long the JetStream API may stay silent before leadership is declared impossible. */
 export const NO_JETSTREAM_MS = 10_000;
 
@@ -110,10 +113,11 @@ export class Lease {
     } catch (err) {
       const message = String((err as Error)?.message);
       const now = this.#o.clock.now();
-      if (NO_RESPONDERS.test(message)) this.#silentSince ||= now;
+      const cause = String(((err as Error)?.cause as Error | undefined)?.message ?? "");
+      if (SILENT.test(message) || SILENT.test(cause)) this.#silentSince ||= now;
       else this.#silentSince = 0;
       if (
-        FATAL.test(message) || (this.#silentSince && now - this.#silentSince >= NO_JETSTREAM_MS)
+        this.#silentSince && now - this.#silentSince >= NO_JETSTREAM_MS
       ) {
         this.#stepDown(`lease unusable: ${(err as Error).message}`);
         this.#stopped = true;

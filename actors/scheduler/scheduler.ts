@@ -161,6 +161,8 @@ export function tasksConsumer(subjects: Subjects, config: Config): ConsumerSpec 
 /** Build the scheduler behavior. */
 export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, State> {
   const { transport, subjects: subj, config } = deps;
+  /** This incarnation's lease, for async set-up to check it still leads. */
+  const current: { lease: Lease | null } = { lease: null };
   const emit = (kind: string, detail: Record<string, unknown>) => deps.onEvent?.(kind, detail);
 
   function sendToNode(node: string, msg: ToNode): void {
@@ -427,15 +429,57 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     if (counted) { for (const next of state.intake!.end(id)) admit(ctx, state, next); }
   }
 
+  /**
+   * Retry JetStream set-up while this term lasts: in a cluster that lost a
+   * server, stream and consumer operations time out until new stream leaders
+   * are elected, which can take tens of seconds. Gives up after a minute.
+   */
+  async function persist<T>(
+    ctx: ActorContext<SchedulerMsg>,
+    epoch: number,
+    what: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const started = ctx.clock.now();
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const lease = current.lease;
+        const stillOurs = lease?.leading && lease.epoch === epoch;
+        if (!stillOurs || ctx.clock.now() - started > 60_000) throw err;
+        ctx.log.warn(`${what} failed; retrying`, { attempt, error: (err as Error).message });
+        await new Promise((r) =>
+          ctx.clock.setTimer(Math.min(2_000, 100 * 2 ** attempt), () => r(undefined))
+        );
+      }
+    }
+  }
+
   async function becomeLeader(ctx: ActorContext<SchedulerMsg>, epoch: number): Promise<void> {
     const spec = tasksConsumer(subj, config);
     const subs: Subscription[] = [];
     try {
       // The streams may have been deleted (or JetStream restarted empty): make sure they exist.
-      await transport.ensureStreams(streamSpecs(subj, config.replicas));
+      await persist(
+        ctx,
+        epoch,
+        "creating streams",
+        () => transport.ensureStreams(streamSpecs(subj, config.replicas)),
+      );
       // Everything the last leader held and had not settled is delivered again now.
-      await transport.resetConsumer(spec);
-      const { lastSeq } = await transport.streamInfo(subj.tasksStream);
+      await persist(
+        ctx,
+        epoch,
+        "resetting the submissions consumer",
+        () => transport.resetConsumer(spec),
+      );
+      const { lastSeq } = await persist(
+        ctx,
+        epoch,
+        "reading the stream",
+        () => transport.streamInfo(subj.tasksStream),
+      );
       subs.push(transport.subscribe(subj.report, (m) => {
         try {
           ctx.self.send(decodeMessage<ToScheduler>(m.data, transport));
@@ -468,17 +512,23 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           // not a status delta
         }
       }));
-      const consumer = await transport.consume(
-        spec,
-        (m) => {
-          if (!ctx.self.send({ type: "submission", msg: m })) m.nak(500);
-        },
-        (reason) =>
-          ctx.self.send({
-            type: "leader.failed",
-            epoch,
-            error: `the submissions consumer stopped: ${reason}`,
-          }),
+      const consumer = await persist(
+        ctx,
+        epoch,
+        "starting the submissions consumer",
+        () =>
+          transport.consume(
+            spec,
+            (m) => {
+              if (!ctx.self.send({ type: "submission", msg: m })) m.nak(500);
+            },
+            (reason) =>
+              ctx.self.send({
+                type: "leader.failed",
+                epoch,
+                error: `the submissions consumer stopped: ${reason}`,
+              }),
+          ),
       );
       ctx.self.send({ type: "leader.ready", epoch, consumer, subs, lastSeq });
     } catch (err) {
@@ -590,6 +640,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           onLost: (reason) => ctx.self.send({ type: "lease.lost", reason }),
           onFatal: (error) => ctx.self.send({ type: "lease.fatal", error: error.message }),
         });
+        current.lease = state.lease;
         state.lease.start();
         publishScheduler(state, { role: "follower", node: config.nodeId });
         return state;

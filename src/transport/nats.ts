@@ -137,8 +137,15 @@ export async function connectNats(options: NatsOptions): Promise<NatsTransport> 
     maxPingOut: 3,
     tls: options.tls?.certFile || options.tls?.caFile ? { ...options.tls } : undefined,
   });
-  const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-  return new NatsTransport(nc, jsm, jetstream(nc, { timeout: 5_000 }));
+  try {
+    // No API check here: a cluster still electing its JetStream leader is reached now and
+    // answers later; callers retry what needs JetStream (see ensureStreams).
+    const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false });
+    return new NatsTransport(nc, jsm, jetstream(nc, { timeout: 5_000 }));
+  } catch (err) {
+    await nc.close().catch(() => {});
+    throw err;
+  }
 }
 
 interface PendingAck {

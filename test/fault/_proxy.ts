@@ -59,11 +59,6 @@ export class TcpProxy implements AsyncDisposable {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** Open client-side and server-side sockets together. */
-  get open(): number {
-    return this.#conns.size;
-  }
-
   /** Drop all bytes both ways from now on, keeping every socket open. */
   blackhole(): void {
     this.#dropping = true;
