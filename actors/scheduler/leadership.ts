@@ -1,0 +1,190 @@
+/**
+ * Becoming and stopping being the leader: stream and consumer set-up with
+ * retries while the term lasts, stepping down, and fencing nodes that were
+ * declared lost.
+ *
+ * @module
+ */
+
+import {
+  type ActorContext,
+  decodeMessage,
+  type Subscription,
+  type ToScheduler,
+} from "../../src/mod.ts";
+import { streamSpecs } from "../streams.ts";
+import { decoder, type Kit, type SchedulerMsg, type State, tasksConsumer } from "./types.ts";
+
+/** The leadership functions of one scheduler. */
+export interface Leadership {
+  /** Retry a JetStream operation while this term lasts (up to a minute). */
+  persist<T>(
+    ctx: ActorContext<SchedulerMsg>,
+    epoch: number,
+    what: string,
+    fn: () => Promise<T>,
+  ): Promise<T>;
+  /** Set up a term: streams, a reset consumer, subscriptions; reports `leader.ready` or `leader.failed`. */
+  becomeLeader(ctx: ActorContext<SchedulerMsg>, epoch: number): Promise<void>;
+  stepDown(state: State, reason: string, ctx: ActorContext<SchedulerMsg>): State;
+  /** Fence a node declared lost that speaks under the same incarnation; true when it was. */
+  fenceIfLost(state: State, node: string, incarnation: number, reports: number): boolean;
+}
+
+/** Build the leadership functions of one scheduler. */
+export function leadership(kit: Kit): Leadership {
+  const { deps, transport, subj, config, current, emit, sendToNode, publishScheduler } = kit;
+  /**
+   * Retry JetStream set-up while this term lasts: in a cluster that lost a
+   * server, stream and consumer operations time out until new stream leaders
+   * are elected, which can take tens of seconds. Gives up after a minute.
+   */
+  async function persist<T>(
+    ctx: ActorContext<SchedulerMsg>,
+    epoch: number,
+    what: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const started = ctx.clock.now();
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const lease = current.lease;
+        const stillOurs = lease?.leading && lease.epoch === epoch;
+        if (!stillOurs || ctx.clock.now() - started > 60_000) throw err;
+        ctx.log.warn(`${what} failed; retrying`, { attempt, error: (err as Error).message });
+        await new Promise((r) =>
+          ctx.clock.setTimer(Math.min(2_000, 100 * 2 ** attempt), () => r(undefined))
+        );
+      }
+    }
+  }
+
+  async function becomeLeader(ctx: ActorContext<SchedulerMsg>, epoch: number): Promise<void> {
+    const spec = tasksConsumer(subj, config);
+    const subs: Subscription[] = [];
+    try {
+      // The streams may have been deleted (or JetStream restarted empty): make sure they exist.
+      await persist(
+        ctx,
+        epoch,
+        "creating streams",
+        () => transport.ensureStreams(streamSpecs(subj, config.replicas)),
+      );
+      // Everything the last leader held and had not settled is delivered again now.
+      await persist(
+        ctx,
+        epoch,
+        "resetting the submissions consumer",
+        () => transport.resetConsumer(spec),
+      );
+      const { lastSeq } = await persist(
+        ctx,
+        epoch,
+        "reading the stream",
+        () => transport.streamInfo(subj.tasksStream),
+      );
+      subs.push(transport.subscribe(subj.report, (m) => {
+        try {
+          ctx.self.send(decodeMessage<ToScheduler>(m.data, transport));
+        } catch {
+          ctx.log.warn("unreadable report", { subject: m.subject });
+        }
+      }));
+      subs.push(
+        transport.subscribe(subj.cancel, (msg) => ctx.self.send({ type: "request.cancel", msg })),
+      );
+      subs.push(
+        transport.subscribe(subj.status, (msg) => ctx.self.send({ type: "request.status", msg })),
+      );
+      subs.push(transport.subscribe(`${subj.monitorWorker("*")}`, (m) => {
+        try {
+          const d = JSON.parse(decoder.decode(m.data)) as {
+            node?: string;
+            incarnation?: number;
+            state?: string;
+          };
+          if (typeof d.node === "string" && typeof d.incarnation === "number") {
+            ctx.self.send({
+              type: "node.heartbeat",
+              node: d.node,
+              incarnation: d.incarnation,
+              state: d.state,
+            });
+          }
+        } catch {
+          // not a status delta
+        }
+      }));
+      const consumer = await persist(
+        ctx,
+        epoch,
+        "starting the submissions consumer",
+        () =>
+          transport.consume(
+            spec,
+            (m) => {
+              if (!ctx.self.send({ type: "submission", msg: m })) m.nak(500);
+            },
+            (reason) =>
+              ctx.self.send({
+                type: "leader.failed",
+                epoch,
+                error: `the submissions consumer stopped: ${reason}`,
+              }),
+          ),
+      );
+      ctx.self.send({ type: "leader.ready", epoch, consumer, subs, lastSeq });
+    } catch (err) {
+      for (const s of subs) s.unsubscribe();
+      ctx.self.send({ type: "leader.failed", epoch, error: (err as Error).message });
+    }
+  }
+
+  function stepDown(state: State, reason: string, ctx: ActorContext<SchedulerMsg>): State {
+    if (deps.directory.leader === ctx.self) deps.directory.leader = null;
+    void state.consumer?.stop().catch(() => {});
+    for (const s of state.subs) s.unsubscribe();
+    state.ticker?.cancel();
+    if (state.leading) publishScheduler(state, { role: "follower", epoch: state.epoch, reason });
+    return {
+      ...state,
+      leading: false,
+      core: null,
+      intake: null,
+      consumer: null,
+      subs: [],
+      ticker: null,
+      rebuildUntilSeq: 0,
+    };
+  }
+
+  /**
+   * A node declared lost that speaks again under the same incarnation is told
+   * it was fenced: it abandons what it ran and rejoins under a new one. What
+   * it reports meanwhile is stale.
+   */
+  function fenceIfLost(state: State, node: string, incarnation: number, reports: number): boolean {
+    if (state.lost.get(node) !== incarnation) return false;
+    sendToNode(node, {
+      type: "node.fenced",
+      epoch: state.epoch,
+      incarnation,
+      reason: "declared lost",
+    });
+    if (reports > 0) {
+      emit("fenced", { node, incarnation, reports });
+      publishScheduler(state, {
+        event: "stale",
+        node,
+        incarnation,
+        reports,
+        why: "node was declared lost",
+      });
+    }
+    return true;
+  }
+
+  return { persist, becomeLeader, stepDown, fenceIfLost };
+}

@@ -1,0 +1,183 @@
+/**
+ * The scheduler actor's messages, state and the kit its parts share.
+ *
+ * @module
+ */
+
+import {
+  type Config,
+  type ConsumerHandle,
+  type ConsumerSpec,
+  type DurableMsg,
+  encodeMessage,
+  type ErrorInfo,
+  type InMsg,
+  type Principal,
+  type Subjects,
+  type SubmissionDraft,
+  type SubmissionLimits,
+  type Subscription,
+  type TaskResult,
+  type TerminalState,
+  type TokenVerifier,
+  type ToNode,
+  type ToScheduler,
+  type Transport,
+} from "../../src/mod.ts";
+import type { LocalDirectory } from "../directory.ts";
+import type { SchedulerCore } from "./core.ts";
+import type { Intake } from "./intake.ts";
+import type { Lease, LeaseValue } from "./lease.ts";
+
+/** Messages of the scheduler actor. */
+export type SchedulerMsg =
+  | ToScheduler
+  | { type: "lease.acquired"; epoch: number; previous: LeaseValue | null }
+  | { type: "lease.lost"; reason: string }
+  | { type: "lease.fatal"; error: string }
+  | {
+    type: "leader.ready";
+    epoch: number;
+    consumer: ConsumerHandle;
+    subs: Subscription[];
+    lastSeq: number;
+  }
+  | { type: "leader.failed"; epoch: number; error: string }
+  | { type: "sync.done"; epoch: number }
+  | { type: "submission"; msg: DurableMsg }
+  | {
+    type: "submission.checked";
+    epoch: number;
+    draft: SubmissionDraft;
+    principal: Principal;
+    msg: DurableMsg;
+    deps: Map<string, TerminalState | "unknown">;
+  }
+  | {
+    type: "submission.rejected";
+    epoch: number;
+    id: string;
+    taskType: string;
+    error: ErrorInfo;
+    msg: DurableMsg;
+    /** The id was counted in the intake (it decoded). */
+    counted?: boolean;
+  }
+  | { type: "submission.done"; epoch: number; msg: DurableMsg; id?: string }
+  | { type: "submission.retry"; epoch: number; msg: DurableMsg; id: string }
+  | {
+    type: "result.published";
+    epoch: number;
+    id: string;
+    ok: boolean;
+    attempt: number;
+    error?: string;
+  }
+  | {
+    type: "rejection.published";
+    epoch: number;
+    msg: DurableMsg;
+    ok: boolean;
+    result: TaskResult;
+    attempt: number;
+  }
+  | { type: "node.heartbeat"; node: string; incarnation: number; state?: string }
+  | { type: "request.cancel"; msg: InMsg }
+  | { type: "request.status"; msg: InMsg }
+  | { type: "request.cancel.checked"; msg: InMsg; id: string; by: string }
+  | { type: "tick" };
+
+/** A submission that passed its checks, on its way into the task table. */
+export type Checked = Extract<SchedulerMsg, { type: "submission.checked" }>;
+
+/** What the scheduler needs from its process. */
+export interface SchedulerDeps {
+  id: string;
+  config: Config;
+  transport: Transport;
+  subjects: Subjects;
+  verifier: TokenVerifier;
+  directory: LocalDirectory;
+  limits: SubmissionLimits;
+  /** Task types known without any worker registered (the built-ins). */
+  knownTypes: ReadonlySet<string>;
+  /** Called with scheduler events for the monitor. */
+  onEvent?: (kind: string, detail: Record<string, unknown>) => void;
+}
+
+export interface NodeInfo {
+  incarnation: number;
+  lastSeen: number;
+  draining: boolean;
+}
+
+export interface State {
+  lease: Lease | null;
+  epoch: number;
+  leading: boolean;
+  core: SchedulerCore | null;
+  intake: Intake<Checked> | null;
+  consumer: ConsumerHandle | null;
+  subs: Subscription[];
+  nodes: Map<string, NodeInfo>;
+  /** Nodes declared lost, with the incarnation that was lost: whatever that incarnation still says is fenced. */
+  lost: Map<string, number>;
+  /** Submissions up to this stream sequence were there at the takeover: check them against stored results. */
+  rebuildUntilSeq: number;
+  mseq: number;
+  ticker: { cancel(): void } | null;
+  lastStats: string;
+}
+
+export const encoder: TextEncoder = new TextEncoder();
+export const decoder: TextDecoder = new TextDecoder();
+
+/** The consumer the leader pulls submissions through. */
+export function tasksConsumer(subjects: Subjects, config: Config): ConsumerSpec {
+  return {
+    stream: subjects.tasksStream,
+    durable: "scheduler",
+    maxAckPending: config.maxQueue,
+    // Redelivery is driven by takeovers (a consumer reset), not by this timer;
+    // it is a last resort for a leader that lost its lease and could not say so.
+    ackWaitMs: 3_600_000,
+    batch: Math.min(1_000, config.maxQueue),
+  };
+}
+
+/** What the scheduler's parts share: its dependencies and a few helpers. */
+export interface Kit {
+  deps: SchedulerDeps;
+  transport: Transport;
+  subj: Subjects;
+  config: Config;
+  /** This incarnation's lease, for async set-up to check it still leads. */
+  current: { lease: Lease | null };
+  emit(kind: string, detail: Record<string, unknown>): void;
+  /** Send to a worker node: in process when it is here, else on its subject. */
+  sendToNode(node: string, msg: ToNode): void;
+  /** A delta on `monitor.scheduler.<id>`. */
+  publishScheduler(state: State, fields: Record<string, unknown>): void;
+}
+
+/** Build the kit for one scheduler. */
+export function makeKit(deps: SchedulerDeps): Kit {
+  const { transport, subjects: subj, config } = deps;
+  return {
+    deps,
+    transport,
+    subj,
+    config,
+    current: { lease: null },
+    emit: (kind, detail) => deps.onEvent?.(kind, detail),
+    sendToNode(node, msg) {
+      const local = deps.directory.nodes.get(node);
+      if (local) local.send(msg);
+      else transport.publish(subj.node(node), encodeMessage(msg));
+    },
+    publishScheduler(state, fields) {
+      const delta = { id: deps.id, seq: ++state.mseq, ...fields };
+      transport.publish(subj.monitorScheduler(deps.id), encoder.encode(JSON.stringify(delta)));
+    },
+  };
+}
