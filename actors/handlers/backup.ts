@@ -24,6 +24,7 @@ import {
   type TaskHandler,
   Unrecoverable,
 } from "../../src/handler.ts";
+import { pathField, payloadObject } from "./_payload.ts";
 
 /** `{ "source": "./data", "target": "./backups" }` */
 export interface BackupPayload {
@@ -51,26 +52,8 @@ const FIELDS = ["source", "target"];
 
 /** Check an untrusted payload; throws {@link Unrecoverable} naming the bad field. */
 export function parseBackupPayload(payload: unknown): BackupPayload {
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new Unrecoverable(`payload must be an object: got ${show(payload)}`);
-  }
-  const p = payload as Record<string, unknown>;
-  for (const key of Object.keys(p)) {
-    if (!FIELDS.includes(key)) {
-      throw new Unrecoverable(
-        `payload.${key} is not a backup field (expected: ${FIELDS.join(", ")}): got ${
-          show(p[key])
-        }`,
-      );
-    }
-  }
-  for (const key of FIELDS) {
-    const value = p[key];
-    if (typeof value !== "string" || value === "" || value.includes("\0")) {
-      throw new Unrecoverable(`payload.${key} must be a non-empty path: got ${show(value)}`);
-    }
-  }
-  return { source: p.source as string, target: p.target as string };
+  const p = payloadObject(payload, "backup", FIELDS);
+  return { source: pathField(p, "source"), target: pathField(p, "target") };
 }
 
 /** The folder name for a backup made at `ms`: `backup_20240131_235959_123`. */

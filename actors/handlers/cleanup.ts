@@ -23,6 +23,7 @@
 import { join } from "node:path";
 import { show } from "../../src/errors.ts";
 import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import { numberField, pathField, payloadObject } from "./_payload.ts";
 
 /** `{ "dir": "./backups", "maxAgeDays": 7 }` */
 export interface CleanupPayload {
@@ -57,28 +58,10 @@ const DAY_MS = 86_400_000;
 
 /** Check an untrusted payload; throws {@link Unrecoverable} naming the bad field. */
 export function parseCleanupPayload(payload: unknown): Required<CleanupPayload> {
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new Unrecoverable(`payload must be an object: got ${show(payload)}`);
-  }
-  const p = payload as Record<string, unknown>;
-  for (const key of Object.keys(p)) {
-    if (!FIELDS.includes(key)) {
-      throw new Unrecoverable(
-        `payload.${key} is not a cleanup field (expected: ${FIELDS.join(", ")}): got ${
-          show(p[key])
-        }`,
-      );
-    }
-  }
-  const { dir, maxAgeDays, dryRun = false } = p;
-  if (typeof dir !== "string" || dir === "" || dir.includes("\0")) {
-    throw new Unrecoverable(`payload.dir must be a non-empty path: got ${show(dir)}`);
-  }
-  if (typeof maxAgeDays !== "number" || !Number.isFinite(maxAgeDays) || maxAgeDays < 0) {
-    throw new Unrecoverable(
-      `payload.maxAgeDays must be a finite number, 0 or more: got ${show(maxAgeDays)}`,
-    );
-  }
+  const p = payloadObject(payload, "cleanup", FIELDS);
+  const dir = pathField(p, "dir");
+  const maxAgeDays = numberField(p, "maxAgeDays", { min: 0 });
+  const { dryRun = false } = p;
   if (typeof dryRun !== "boolean") {
     throw new Unrecoverable(`payload.dryRun must be a boolean: got ${show(dryRun)}`);
   }

@@ -15,8 +15,8 @@
  */
 
 import { setImmediate } from "node:timers";
-import { show } from "../../src/errors.ts";
-import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import type { HandlerDefinition, TaskHandler } from "../../src/handler.ts";
+import { intField, numberField, payloadObject } from "./_payload.ts";
 
 /** `{ "complexity": 5, "input": 42 }` */
 export interface ComputePayload {
@@ -40,32 +40,8 @@ const PROGRESS_STEP = 0.05;
 
 /** Check an untrusted payload; throws {@link Unrecoverable} naming the bad field. */
 export function parseComputePayload(payload: unknown): ComputePayload {
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new Unrecoverable(`payload must be an object: got ${show(payload)}`);
-  }
-  const p = payload as Record<string, unknown>;
-  for (const key of Object.keys(p)) {
-    if (!FIELDS.includes(key)) {
-      throw new Unrecoverable(
-        `payload.${key} is not a compute field (expected: ${FIELDS.join(", ")}): got ${
-          show(p[key])
-        }`,
-      );
-    }
-  }
-  const { complexity, input } = p;
-  if (
-    typeof complexity !== "number" || !Number.isInteger(complexity) || complexity < 1 ||
-    complexity > 10
-  ) {
-    throw new Unrecoverable(
-      `payload.complexity must be an integer from 1 to 10: got ${show(complexity)}`,
-    );
-  }
-  if (typeof input !== "number" || !Number.isFinite(input)) {
-    throw new Unrecoverable(`payload.input must be a finite number: got ${show(input)}`);
-  }
-  return { complexity, input };
+  const p = payloadObject(payload, "compute", FIELDS);
+  return { complexity: intField(p, "complexity", 1, 10), input: numberField(p, "input") };
 }
 
 /** How many iterations a complexity costs. */

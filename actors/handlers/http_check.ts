@@ -18,6 +18,7 @@
 
 import { show } from "../../src/errors.ts";
 import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import { intField, payloadObject } from "./_payload.ts";
 
 /** `{ "url": "https://example.com/health", "timeoutMs": 10000 }` */
 export interface HttpCheckPayload {
@@ -53,20 +54,8 @@ const MAX_TIMEOUT_MS = 120_000;
 export function parseHttpCheckPayload(
   payload: unknown,
 ): HttpCheckPayload & { timeoutMs: number; method: "GET" | "HEAD" } {
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new Unrecoverable(`payload must be an object: got ${show(payload)}`);
-  }
-  const p = payload as Record<string, unknown>;
-  for (const key of Object.keys(p)) {
-    if (!FIELDS.includes(key)) {
-      throw new Unrecoverable(
-        `payload.${key} is not an http-check field (expected: ${FIELDS.join(", ")}): got ${
-          show(p[key])
-        }`,
-      );
-    }
-  }
-  const { url, timeoutMs = 10_000, expectStatus, method = "GET" } = p;
+  const p = payloadObject(payload, "http-check", FIELDS, "an");
+  const { url, method = "GET" } = p;
   let parsed: URL | undefined;
   try {
     parsed = typeof url === "string" ? new URL(url) : undefined;
@@ -76,23 +65,10 @@ export function parseHttpCheckPayload(
   if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
     throw new Unrecoverable(`payload.url must be an http or https URL: got ${show(url)}`);
   }
-  if (
-    typeof timeoutMs !== "number" || !Number.isInteger(timeoutMs) || timeoutMs < 1 ||
-    timeoutMs > MAX_TIMEOUT_MS
-  ) {
-    throw new Unrecoverable(
-      `payload.timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS}: got ${show(timeoutMs)}`,
-    );
-  }
-  if (
-    expectStatus !== undefined &&
-    (typeof expectStatus !== "number" || !Number.isInteger(expectStatus) || expectStatus < 100 ||
-      expectStatus > 599)
-  ) {
-    throw new Unrecoverable(
-      `payload.expectStatus must be an integer from 100 to 599: got ${show(expectStatus)}`,
-    );
-  }
+  const timeoutMs = intField(p, "timeoutMs", 1, MAX_TIMEOUT_MS, 10_000);
+  const expectStatus = p.expectStatus === undefined
+    ? undefined
+    : intField(p, "expectStatus", 100, 599);
   if (method !== "GET" && method !== "HEAD") {
     throw new Unrecoverable(`payload.method must be "GET" or "HEAD": got ${show(method)}`);
   }

@@ -15,6 +15,7 @@
 
 import { show } from "../../src/errors.ts";
 import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import { intField, numberField, pathField, payloadObject } from "./_payload.ts";
 
 /** `{ "file": "/var/log/app.log", "maxSizeKb": 1024, "keep": 3 }` */
 export interface RotateLogsPayload {
@@ -42,34 +43,12 @@ const MAX_KEEP = 100;
 
 /** Check an untrusted payload and fill in defaults; throws {@link Unrecoverable} naming the bad field. */
 export function parseRotateLogsPayload(payload: unknown): Required<RotateLogsPayload> {
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new Unrecoverable(`payload must be an object: got ${show(payload)}`);
-  }
-  const p = payload as Record<string, unknown>;
-  for (const key of Object.keys(p)) {
-    if (!FIELDS.includes(key)) {
-      throw new Unrecoverable(
-        `payload.${key} is not a rotate-logs field (expected: ${FIELDS.join(", ")}): got ${
-          show(p[key])
-        }`,
-      );
-    }
-  }
-  const { file, maxSizeKb = 1024, keep = 3 } = p;
-  if (typeof file !== "string" || file === "" || file.includes("\0")) {
-    throw new Unrecoverable(`payload.file must be a non-empty path: got ${show(file)}`);
-  }
-  if (typeof maxSizeKb !== "number" || !Number.isFinite(maxSizeKb) || maxSizeKb < 0) {
-    throw new Unrecoverable(
-      `payload.maxSizeKb must be a finite number, 0 or more: got ${show(maxSizeKb)}`,
-    );
-  }
-  if (typeof keep !== "number" || !Number.isInteger(keep) || keep < 1 || keep > MAX_KEEP) {
-    throw new Unrecoverable(
-      `payload.keep must be an integer from 1 to ${MAX_KEEP}: got ${show(keep)}`,
-    );
-  }
-  return { file, maxSizeKb, keep };
+  const p = payloadObject(payload, "rotate-logs", FIELDS);
+  return {
+    file: pathField(p, "file"),
+    maxSizeKb: numberField(p, "maxSizeKb", { min: 0 }, 1024),
+    keep: intField(p, "keep", 1, MAX_KEEP, 3),
+  };
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -8,6 +8,7 @@
 
 import { show } from "../../src/errors.ts";
 import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import { payloadObject } from "./_payload.ts";
 
 /** `{ "ms": 200 }` */
 export interface SleepPayload {
@@ -28,18 +29,8 @@ const MAX_STEPS = 20;
 
 /** Check an untrusted payload; throws {@link Unrecoverable} naming the bad field. */
 export function parseSleepPayload(payload: unknown): SleepPayload {
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new Unrecoverable(`payload must be an object: got ${show(payload)}`);
-  }
-  const p = payload as Record<string, unknown>;
-  for (const key of Object.keys(p)) {
-    if (key !== "ms") {
-      throw new Unrecoverable(
-        `payload.${key} is not a sleep field (expected: ms): got ${show(p[key])}`,
-      );
-    }
-  }
-  const ms = p.ms;
+  const { ms } = payloadObject(payload, "sleep", ["ms"]);
+  // Not intField: sleep words its range its own way ("a non-negative integer up to").
   if (typeof ms !== "number" || !Number.isInteger(ms) || ms < 0 || ms > MAX_MS) {
     throw new Unrecoverable(
       `payload.ms must be a non-negative integer up to ${MAX_MS}: got ${show(ms)}`,

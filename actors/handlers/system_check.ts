@@ -22,6 +22,7 @@ import {
   type TaskHandler,
   Unrecoverable,
 } from "../../src/handler.ts";
+import { numberField, pathField, payloadObject } from "./_payload.ts";
 
 /** `{}`, or any of the thresholds and the disk path. */
 export interface SystemCheckPayload {
@@ -69,36 +70,15 @@ const CPU_SAMPLE_MS = 200;
 
 /** Check an untrusted payload and fill in defaults; throws {@link Unrecoverable} naming the bad field. */
 export function parseSystemCheckPayload(payload: unknown): Settings {
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new Unrecoverable(`payload must be an object: got ${show(payload)}`);
-  }
-  const p = payload as Record<string, unknown>;
-  const fields = Object.keys(DEFAULTS);
-  for (const key of Object.keys(p)) {
-    if (!fields.includes(key)) {
-      throw new Unrecoverable(
-        `payload.${key} is not a system-check field (expected: ${fields.join(", ")}): got ${
-          show(p[key])
-        }`,
-      );
-    }
-  }
-  const out: Settings = { ...DEFAULTS };
-  for (const key of ["cpuWarnPercent", "memoryWarnPercent", "diskWarnPercent"] as const) {
-    const value = p[key];
-    if (value === undefined) continue;
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 100) {
-      throw new Unrecoverable(`payload.${key} must be a number from 0 to 100: got ${show(value)}`);
-    }
-    out[key] = value;
-  }
-  if (p.path !== undefined) {
-    if (typeof p.path !== "string" || p.path === "" || p.path.includes("\0")) {
-      throw new Unrecoverable(`payload.path must be a non-empty path: got ${show(p.path)}`);
-    }
-    out.path = p.path;
-  }
-  return out;
+  const p = payloadObject(payload, "system-check", Object.keys(DEFAULTS));
+  const percent = (key: Exclude<keyof Settings, "path">) =>
+    numberField(p, key, { min: 0, max: 100 }, DEFAULTS[key]);
+  return {
+    cpuWarnPercent: percent("cpuWarnPercent"),
+    memoryWarnPercent: percent("memoryWarnPercent"),
+    diskWarnPercent: percent("diskWarnPercent"),
+    path: pathField(p, "path", DEFAULTS.path),
+  };
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;

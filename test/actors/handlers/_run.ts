@@ -1,7 +1,8 @@
 /**
  * Runs a handler the way a worker would, with a fake {@link TaskContext}: a
- * real AbortController, and a `sleep` made of `setTimeout` that rejects with
- * the abort reason. Collects every progress report and the outcome.
+ * real AbortController, and the runtime's own `sleep` ({@link abortableSleep}
+ * from actors/worker/runner.ts), which rejects with the abort reason. Collects
+ * every progress report and the outcome.
  *
  * @module
  */
@@ -9,6 +10,10 @@
 import assert from "node:assert/strict";
 import type { HandlerDefinition, Progress, TaskContext } from "../../../src/handler.ts";
 import { silentLogger } from "../../../src/log.ts";
+import { abortableSleep } from "../../../actors/worker/runner.ts";
+
+/** The runtime's own `sleep`, which honours the signal; re-exported for the tests. */
+export { abortableSleep };
 
 /** What a run produced. */
 export interface Run<R> {
@@ -28,23 +33,6 @@ export interface RunOptions {
   abortAfterProgress?: number;
   /** Use this controller (to abort from the test itself). */
   controller?: AbortController;
-}
-
-/** A `sleep` that honours `signal`, as the runtime's does. */
-export function abortableSleep(signal: AbortSignal): (ms: number) => Promise<void> {
-  return (ms) =>
-    new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
 }
 
 /** Run `def` on `payload` to the end and report what happened. Never throws for the handler. */
