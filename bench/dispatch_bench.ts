@@ -9,6 +9,7 @@
  */
 
 import { WorkerIndex } from "../src/sched/worker_index.ts";
+import { random } from "./_random.ts";
 
 const WORKER_COUNTS = [1_000, 10_000, 100_000];
 const CONCURRENCY = 16;
@@ -28,19 +29,6 @@ const CLASSES: readonly (readonly string[])[] = [
   ["fs", "net", "ssd"],
 ];
 const UNIVERSE = ["linux", "ssd", "gpu", "cuda", "highmem", "arm", "net", "fs"];
-
-/** xorshift32: the same figures from run to run. */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4_294_967_296;
-  };
-}
 
 /** 1,024 `requires` lists of 0..2 capabilities, each its own array, any order. */
 function requiresPool(rnd: () => number): string[][] {

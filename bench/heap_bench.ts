@@ -9,6 +9,7 @@
 
 import { type HeapLinks, SkewHeap } from "../src/sched/skew_heap.ts";
 import { runsBefore } from "../src/sched/task_order.ts";
+import { random } from "./_random.ts";
 
 /** The shape the scheduler queues: a task record carrying its heap links. */
 interface TaskRecord extends HeapLinks<TaskRecord> {
@@ -22,19 +23,6 @@ const SIZES = [1_000, 10_000, 100_000, 1_000_000];
 const STEADY_OPS = 200_000;
 const REMOVE_OPS = 100_000;
 const NOW = 1_763_900_000_000;
-
-/** xorshift32: the same figures from run to run. */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4_294_967_296;
-  };
-}
 
 /** Three in ten tasks carry a deadline within the next minute. */
 function deadlineOf(r: number): number {

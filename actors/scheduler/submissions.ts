@@ -64,6 +64,24 @@ export interface Submissions {
 /** Build the intake and result functions of one scheduler. */
 export function submissions(kit: Kit): Submissions {
   const { deps, transport, subj } = kit;
+  /**
+   * Store a task's result on `tasks.outcome.<id>` only if it has none yet.
+   * A result already there (wrong last sequence) is the result: exactly once.
+   */
+  function store(result: TaskResult): Promise<{ ok: boolean; error?: string }> {
+    return transport.publishDurable(
+      subj.outcome(result.id),
+      encoder.encode(JSON.stringify(result)),
+      {
+        expectLastSubjectSeq: 0,
+        timeoutMs: 5_000,
+      },
+    ).then((ack) => ({
+      ok: ack.ok || ack.code === "WRONG_LAST_SEQUENCE",
+      error: ack.ok ? undefined : ack.message,
+    }));
+  }
+
   function publishResult(
     ctx: ActorContext<SchedulerMsg>,
     epoch: number,
@@ -71,21 +89,9 @@ export function submissions(kit: Kit): Submissions {
     result: TaskResult,
     attempt: number,
   ) {
-    void transport.publishDurable(subj.outcome(entry.id), encoder.encode(JSON.stringify(result)), {
-      expectLastSubjectSeq: 0,
-      timeoutMs: 5_000,
-    }).then((ack) => {
-      // A result already there (wrong last sequence, or a duplicate id) is the result: exactly once.
-      const ok = ack.ok || ack.code === "WRONG_LAST_SEQUENCE";
-      ctx.self.send({
-        type: "result.published",
-        epoch,
-        id: entry.id,
-        ok,
-        attempt,
-        error: ack.ok ? undefined : ack.message,
-      });
-    });
+    void store(result).then(({ ok, error }) =>
+      ctx.self.send({ type: "result.published", epoch, id: entry.id, ok, attempt, error })
+    );
   }
 
   function publishRejection(
@@ -95,12 +101,9 @@ export function submissions(kit: Kit): Submissions {
     result: TaskResult,
     attempt: number,
   ) {
-    void transport.publishDurable(subj.outcome(result.id), encoder.encode(JSON.stringify(result)), {
-      expectLastSubjectSeq: 0,
-    }).then((ack) => {
-      const ok = ack.ok || ack.code === "WRONG_LAST_SEQUENCE";
-      ctx.self.send({ type: "rejection.published", epoch, msg, ok, result, attempt });
-    });
+    void store(result).then(({ ok }) =>
+      ctx.self.send({ type: "rejection.published", epoch, msg, ok, result, attempt })
+    );
   }
 
   /** Decode, authenticate, authorise; then resolve what needs the streams. */

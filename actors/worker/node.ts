@@ -145,8 +145,8 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
     };
   };
 
-  const publishStatus = (s: NodeState, now: number) => {
-    const st = status(s, now, s.draining ? "draining" : "up");
+  const publishStatus = (s: NodeState, now: number, state?: NodeStatus["state"]) => {
+    const st = status(s, now, state ?? (s.draining ? "draining" : "up"));
     s.lastBeat = now;
     const delta = s.tracker.delta(st, ["node", "incarnation", "state"], true);
     if (delta) {
@@ -403,11 +403,7 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
             incarnation: s.incarnation,
             handedBack: d.handedBack,
           });
-          const st = status(s, now, "leaving");
-          const delta = s.tracker.delta(st, ["node", "incarnation", "state"], true);
-          if (delta) {
-            transport.publish(subj.monitorWorker(deps.node), encoder.encode(JSON.stringify(delta)));
-          }
+          publishStatus(s, now, "leaving");
           d.replyTo.send({ handedBack: d.handedBack });
           s.draining = null;
           s.left = true;

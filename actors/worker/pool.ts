@@ -12,19 +12,21 @@
 import type { ErrorInfo, Progress } from "../../src/mod.ts";
 import type { AttemptResult } from "./runner.ts";
 
+/** What a pool thread needs to run one attempt. */
+export interface JobSpec {
+  /** URL of the handler module. */
+  module: string;
+  taskType: string;
+  id: string;
+  payload: unknown;
+  attempt: number;
+  maxAttempts: number;
+  maxResultBytes: number;
+}
+
 /** Main thread to pool thread. */
 export type ToThread =
-  | {
-    type: "run";
-    job: number;
-    module: string;
-    taskType: string;
-    id: string;
-    payload: unknown;
-    attempt: number;
-    maxAttempts: number;
-    maxResultBytes: number;
-  }
+  | ({ type: "run"; job: number } & JobSpec)
   | {
     type: "abort";
     job: number;
@@ -38,14 +40,7 @@ export type FromThread =
   | { type: "done"; job: number; result: AttemptResult };
 
 /** One attempt for the pool. */
-export interface PoolJob {
-  module: string;
-  taskType: string;
-  id: string;
-  payload: unknown;
-  attempt: number;
-  maxAttempts: number;
-  maxResultBytes: number;
+export interface PoolJob extends JobSpec {
   signal: AbortSignal;
   onProgress(p: Progress): void;
 }
