@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { SchedulerError } from "../../src/errors.ts";
-import { type ConfigSources, defaults, loadConfig } from "../../src/config/config.ts";
+import {
+  type ConfigSources,
+  configTable,
+  defaults,
+  loadConfig,
+  USAGE,
+} from "../../src/config/config.ts";
+import { DECLARED } from "../../src/config/keys.ts";
 
 /** Load with nothing from the machine: no env, and files only from `files`. */
 function load(
@@ -314,4 +321,104 @@ Deno.test("config - an empty subject prefix from the environment is kept", () =>
     "ts.json": JSON.stringify({ subjectPrefix: "prod" }),
   });
   assert.equal(config.subjectPrefix, "");
+});
+
+Deno.test("config - schedules comes from the file, the environment or --schedules", () => {
+  assert.equal(load().config.schedules, undefined);
+  assert.ok(!("schedules" in defaults()), "no default: the key is absent");
+  const file = { "ts.json": JSON.stringify({ schedules: "file.json" }) };
+  assert.equal(load(["--config", "ts.json"], {}, file).config.schedules, "file.json");
+  const env = { TASK_SCHEDULER_SCHEDULES: "env.json" };
+  assert.equal(load(["--config", "ts.json"], env, file).config.schedules, "env.json");
+  const args = ["--config", "ts.json", "--schedules", "flag.json"];
+  assert.equal(load(args, env, file).config.schedules, "flag.json");
+  assert.equal(load([], { TASK_SCHEDULER_SCHEDULES: "" }).config.schedules, undefined);
+  stops('--schedules must be a file path: got ""', ["--schedules", ""]);
+  stops("ts.json: schedules must be a file path: got 3", ["--config", "ts.json"], {}, {
+    "ts.json": JSON.stringify({ schedules: 3 }),
+  });
+});
+
+Deno.test("config - --demo and TASK_SCHEDULER_DEMO set flags.demo", () => {
+  assert.equal(load().flags.demo, undefined);
+  assert.deepEqual(load(["--demo"]).flags, { help: false, displayOnly: false, demo: true });
+  for (const [raw, demo] of [["1", true], ["true", true], ["0", false], ["false", false]]) {
+    assert.equal(load([], { TASK_SCHEDULER_DEMO: raw as string }).flags.demo, demo, `${raw}`);
+  }
+  assert.equal(load([], { TASK_SCHEDULER_DEMO: "" }).flags.demo, undefined, "empty is unset");
+  assert.equal(load(["--demo"], { TASK_SCHEDULER_DEMO: "0" }).flags.demo, true, "flag beats env");
+});
+
+Deno.test("config - a bad boolean environment value names the variable", () => {
+  stops('TASK_SCHEDULER_DEMO must be 1, true, 0 or false: got "yes"', [], {
+    TASK_SCHEDULER_DEMO: "yes",
+  });
+  stops(/^command line: .*--demo/, ["--demo=1"]);
+});
+
+Deno.test("config - switches of one run are not config-file keys", () => {
+  for (const key of ["demo", "displayOnly", "help", "config"]) {
+    stops(`config file ts.json: unknown key "${key}"`, ["--config", "ts.json"], {}, {
+      "ts.json": JSON.stringify({ [key]: true }),
+    });
+  }
+});
+
+Deno.test("config - keys that had no environment variable now have one", () => {
+  const { config } = load([], {
+    TASK_SCHEDULER_DEFAULT_TIMEOUT_MS: "5000",
+    TASK_SCHEDULER_DEFAULT_MAX_ATTEMPTS: "7",
+    TASK_SCHEDULER_RETRY_BASE_MS: "100",
+    TASK_SCHEDULER_RETRY_MAX_MS: "900",
+    TASK_SCHEDULER_ABORT_GRACE_MS: "50",
+    TASK_SCHEDULER_PROGRESS_PER_SECOND: "2",
+    TASK_SCHEDULER_LOG_MAX_BYTES: "4096",
+    TASK_SCHEDULER_LOG_KEEP: "2",
+  });
+  assert.deepEqual(
+    [config.defaultTimeoutMs, config.defaultMaxAttempts, config.retryBaseMs, config.retryMaxMs],
+    [5000, 7, 100, 900],
+  );
+  assert.deepEqual(
+    [config.abortGraceMs, config.progressPerSecond, config.logMaxBytes, config.logKeep],
+    [50, 2, 4096, 2],
+  );
+  stops("retryMaxMs (100) must be >= retryBaseMs (200)", [], {
+    TASK_SCHEDULER_RETRY_MAX_MS: "100",
+  });
+});
+
+Deno.test("config - USAGE lists every declared flag and environment variable", () => {
+  const flat = USAGE.replace(/\s+/g, " ");
+  for (const { key } of DECLARED) {
+    if (key.flag) assert.match(USAGE, new RegExp(`--${key.flag}\\b`), `--${key.flag}`);
+    if (key.short) assert.ok(USAGE.includes(`-${key.short}, --${key.flag}`), `-${key.short}`);
+    if (key.env) assert.match(USAGE, new RegExp(`^  ${key.env} `, "m"), key.env);
+    if (key.flag) assert.ok(flat.includes(key.help), `help of --${key.flag}`);
+  }
+  assert.ok(
+    flat.includes(
+      "--display-only print every schedule with its next 3 runs in its zone, and the configuration, then exit",
+    ),
+  );
+  assert.ok(flat.includes("--schedules FILE JSON file of recurring-job schedules"));
+  assert.ok(flat.includes("--workers N worker actors in this process (default 5)"));
+  for (const line of USAGE.split("\n")) assert.ok(line.length <= 100, `too long: ${line}`);
+});
+
+Deno.test("config - the README table has a row per declared key", () => {
+  const table = configTable();
+  const lines = table.trimEnd().split("\n");
+  assert.match(lines[0], /^\| variable +\| flag +\| default +\| meaning +\|$/);
+  assert.match(lines[1], /^\| -+ \| -+ \| -+ \| -+ \|$/);
+  assert.equal(lines.length, DECLARED.length + 2);
+  for (const { key } of DECLARED) {
+    if (key.env) assert.ok(table.includes(`| \`${key.env}\` `), key.env);
+    if (key.flag) assert.ok(table.includes(`--${key.flag}\``), `--${key.flag}`);
+  }
+  assert.ok(lines.every((line) => line.length === lines[0].length), "columns are padded");
+  assert.match(table, /\| `TASK_SCHEDULER_WORKERS` +\| `--workers` +\| 5 +\| worker actors/);
+  assert.match(table, /\| `TASK_SCHEDULER_MESSAGE_BROKER` +\| `--broker` +\| `nats:\/\/127/);
+  assert.match(table, /\| `TASK_SCHEDULER_SCHEDULES` +\| `--schedules` +\| none +\|/);
+  assert.match(table, /\| `TASK_SCHEDULER_DEMO` +\| `--demo` +\| off +\|/);
 });
