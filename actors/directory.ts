@@ -9,6 +9,8 @@
  */
 
 import type { ActorRef, ToNode, ToScheduler } from "../src/mod.ts";
+import type { Term } from "./schedules/runner.ts";
+import type { SchedulesMsg } from "./schedules/schedules.ts";
 
 /** Process-local routing for scheduler and worker-node messages. */
 export class LocalDirectory {
@@ -16,4 +18,14 @@ export class LocalDirectory {
   leader: ActorRef<ToScheduler> | null = null;
   /** In-process worker nodes by node id. */
   readonly nodes = new Map<string, ActorRef<ToNode>>();
+  /** The in-process schedules actor, which acts while the local scheduler leads. */
+  schedules: ActorRef<SchedulesMsg> | null = null;
+  /** The local scheduler's current term, while it leads. */
+  term: Term | null = null;
+
+  /** The local scheduler leads in `term` (null: it stopped leading): tell the schedules actor. */
+  setTerm(term: Term | null): void {
+    this.term = term;
+    this.schedules?.send(term ? { type: "schedules.lead", term } : { type: "schedules.follow" });
+  }
 }

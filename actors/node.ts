@@ -9,7 +9,8 @@
  * │   ├── node                     the worker node: link to the leader, heartbeats
  * │   └── pool (one-for-one)
  * │       └── w0 … wN-1            worker actors
- * └── scheduler                    (all, scheduler)
+ * ├── scheduler                    (all, scheduler)
+ * └── schedules                    (all, scheduler) recurring jobs, acting while the scheduler leads
  * ```
  *
  * @module
@@ -21,6 +22,7 @@ import {
   type Config,
   type HandlerDefinition,
   type Logger,
+  type ScheduleSpec,
   type Subjects,
   subjects as makeSubjects,
   type SupervisorCell,
@@ -31,6 +33,7 @@ import { builtinHandlers } from "./handlers/mod.ts";
 import { LocalDirectory } from "./directory.ts";
 import { monitorBehavior, type MonitorMsg } from "./monitor/monitor.ts";
 import { schedulerBehavior } from "./scheduler/scheduler.ts";
+import { schedulesBehavior } from "./schedules/schedules.ts";
 import { streamSpecs } from "./streams.ts";
 import { nodeBehavior, type NodeMsg } from "./worker/node.ts";
 import { WorkerPool } from "./worker/pool.ts";
@@ -97,6 +100,8 @@ export interface StartOptions {
   onEscalate?: (error: unknown) => void;
   /** Handlers to use instead of loading them (tests). */
   handlers?: Map<string, HandlerEntry>;
+  /** Schedules to upsert whenever this process's scheduler starts leading (the declared plan). */
+  schedules?: readonly ScheduleSpec[];
 }
 
 /** Build and start the actors of this process's role. */
@@ -231,6 +236,19 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
           defaultPriority: 5,
         },
         knownTypes: new Set(builtinHandlers.map((h) => h.type)),
+      }),
+    });
+    children.push({
+      kind: "actor",
+      id: "schedules",
+      behavior: schedulesBehavior({
+        transport,
+        subjects: subj,
+        config,
+        verifier: new TokenVerifier(o.jwtSecret),
+        jwtSecret: o.jwtSecret,
+        directory,
+        declared: o.schedules,
       }),
     });
   }

@@ -29,6 +29,7 @@ export {
 export { lastToken, subjects } from "./protocol/subjects.ts";
 export { DeltaTracker, healthScore } from "./protocol/monitor.ts";
 export { defaults as defaultConfig, loadConfig, USAGE } from "./config/config.ts";
+export * from "./schedule/mod.ts";
 
 export type { ErrorCode, ErrorInfo } from "./errors.ts";
 export type { LogFields, Logger, LoggerOptions, LogLevel, LogSink } from "./log.ts";

@@ -144,6 +144,7 @@ export function leadership(kit: Kit): Leadership {
 
   function stepDown(state: State, reason: string, ctx: ActorContext<SchedulerMsg>): State {
     if (deps.directory.leader === ctx.self) deps.directory.leader = null;
+    if (deps.directory.term) deps.directory.setTerm(null);
     void state.consumer?.stop().catch(() => {});
     for (const s of state.subs) s.unsubscribe();
     state.ticker?.cancel();

@@ -167,6 +167,11 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           core.pause();
           core.tookOver(60_000);
           deps.directory.leader = ctx.self as unknown as typeof deps.directory.leader;
+          const lease = state.lease;
+          deps.directory.setTerm({
+            epoch: msg.epoch,
+            leading: () => lease?.leading === true && lease.epoch === msg.epoch,
+          });
           // Ask every node what it has and runs; dispatch after they had time to answer.
           const sync: ToNode = { type: "node.sync", epoch: msg.epoch, leader: deps.id };
           transport.publish(subj.nodes, encodeMessage(sync));
@@ -432,12 +437,14 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     },
 
     async postStop(state) {
+      if (deps.directory.term) deps.directory.setTerm(null);
       await state.lease?.stop();
       void state.consumer?.stop().catch(() => {});
       for (const s of state.subs) s.unsubscribe();
       state.ticker?.cancel();
     },
     async preRestart(state) {
+      if (deps.directory.term) deps.directory.setTerm(null);
       await state.lease?.stop();
       void state.consumer?.stop().catch(() => {});
       for (const s of state.subs) s.unsubscribe();

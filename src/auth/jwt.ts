@@ -20,7 +20,7 @@ export const ROLES = ["admin", "submitter", "viewer", "worker"] as const;
 export type Role = typeof ROLES[number];
 
 /** What each action needs. */
-export type Action = "submit" | "cancel" | "status";
+export type Action = "submit" | "cancel" | "status" | "schedules.read" | "schedules.manage";
 
 /** Options for {@link TokenVerifier}. */
 export interface VerifierOptions {
@@ -182,6 +182,14 @@ export function authorize(
       if (!has("viewer") && !has("submitter")) {
         deny(who, "read task status", "viewer, submitter or admin");
       }
+      return;
+    case "schedules.read":
+      if (!has("viewer") && !has("submitter")) {
+        deny(who, "read schedules", "viewer, submitter or admin");
+      }
+      return;
+    case "schedules.manage":
+      deny(who, "change schedules", "admin");
       return;
     default: {
       const never: never = action;

@@ -30,6 +30,8 @@ export interface Subjects {
   monitorTask(id: string): string;
   monitorScheduler(id: string): string;
   monitorSupervisor(node: string): string;
+  /** `monitor.schedule.<name>`: each fire, skip, miss and run end of a schedule. */
+  monitorSchedule(name: string): string;
   readonly monitorAll: string;
   /** `monitor.snapshot`: request/reply, the full picture for a late joiner. */
   readonly monitorSnapshot: string;
@@ -45,6 +47,12 @@ export interface Subjects {
   readonly deadLetterStream: string;
   readonly deadLetter: (id: string) => string;
   readonly leaseBucket: string;
+  /** `schedules.<op>`: request/reply on schedules (put, delete, pause, resume, trigger, get, list). */
+  schedules(op: string): string;
+  /** `schedules.*` */
+  readonly schedulesAll: string;
+  /** KV bucket of schedules and their state. */
+  readonly schedulesBucket: string;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -73,6 +81,7 @@ export function subjects(prefix = ""): Subjects {
     monitorTask: (id) => `${p}monitor.task.${id}`,
     monitorScheduler: (id) => `${p}monitor.scheduler.${id}`,
     monitorSupervisor: (node) => `${p}monitor.supervisor.${node}`,
+    monitorSchedule: (name) => `${p}monitor.schedule.${name}`,
     monitorAll: `${p}monitor.>`,
     monitorSnapshot: `${p}monitor.snapshot`,
     node: (node) => `${p}sched.node.${node}`,
@@ -83,6 +92,9 @@ export function subjects(prefix = ""): Subjects {
     deadLetterStream: `${name}DEAD_LETTER`,
     deadLetter: (id) => `${p}tasks.dead.${id}`,
     leaseBucket: `${name}sched_lease`,
+    schedules: (op) => `${p}schedules.${op}`,
+    schedulesAll: `${p}schedules.*`,
+    schedulesBucket: `${name}sched_schedules`,
   };
 }
 
