@@ -230,7 +230,11 @@ function instant(value: unknown, field: string): number {
   const ok = typeof value === "string" &&
     /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(value);
   const ms = ok ? Date.parse(value as string) : NaN;
-  if (!Number.isFinite(ms)) {
+  // V8 rolls a day past the month's end over ("2026-02-30" reads as March 2): refuse it instead.
+  const day = new Date(0);
+  const [y, m, d] = ok ? (value as string).slice(0, 10).split("-").map(Number) : [0, 1, 1];
+  day.setUTCFullYear(y, m - 1, d);
+  if (!Number.isFinite(ms) || day.getUTCMonth() !== m - 1) {
     invalid(
       `${field} must be an ISO 8601 date-time with a zone, e.g. "2026-12-01T00:00:00Z": got ${
         show(value)
@@ -395,6 +399,12 @@ export function decodeSchedule(value: unknown): ScheduleSpec {
   }
   if (obj.limit !== undefined) spec.limit = int(obj.limit, "limit", 1, 1_000_000_000);
   if (obj.jitterMs !== undefined) spec.jitterMs = int(obj.jitterMs, "jitterMs", 0, 86_400_000);
+  // A jitter as long as the interval would let a tick fire after the next one.
+  if (spec.timing.kind === "every" && spec.jitterMs >= spec.timing.everyMs) {
+    invalid(
+      `jitterMs must be shorter than every (${spec.timing.everyMs} ms): got ${spec.jitterMs}`,
+    );
+  }
   if (obj.catchupWindow !== undefined) {
     spec.catchupWindowMs = parseDuration(obj.catchupWindow, "catchupWindow");
   }

@@ -80,7 +80,7 @@ const SCAN = 100_000;
 
 /**
  * Which due ticks fire now and which were missed. A tick is due when its fire
- * time (nominal + jitter) has come. A due tick less than
+ * time (nominal + jitter) has come. A due tick at most
  * {@link MISFIRE_GRACE_MS} late fires; an older one was missed, and the
  * `catchup` policy says what happens: `skip` fires none of them, `one` fires
  * the latest, `all` fires every one within `catchupWindow` (at most
@@ -95,11 +95,18 @@ export function planTicks(spec: ScheduleSpec, input: PlanInput): DuePlan {
   let missedUnlisted = 0;
   let after = input.after;
   // Ticks before the catch-up window can never fire: count them without listing them.
-  const jumpTo = Math.floor(windowStart / 1_000) * 1_000 - 1;
+  // Their fire time, up to jitterMs later, must be before the window too, or they may not be due.
+  let jumpTo = Math.floor((windowStart - spec.jitterMs) / 1_000) * 1_000 - 1;
+  if (spec.timing.kind === "every") {
+    // Only the newest SCAN due ticks are looked at: older ones can be neither listed nor caught
+    // up (MAX_CATCHUP is far below SCAN), so count them too.
+    jumpTo = Math.max(jumpTo, now - spec.jitterMs - SCAN * spec.timing.everyMs);
+  }
   if (after < jumpTo) {
     const first = nextTick(spec, after);
     if (first !== null && first <= jumpTo && spec.timing.kind === "every") {
-      missedUnlisted += Math.floor((jumpTo - first) / spec.timing.everyMs) + 1;
+      const last = Math.min(jumpTo, spec.end ?? Infinity); // no tick after end
+      missedUnlisted += Math.floor((last - first) / spec.timing.everyMs) + 1;
     } else {
       // Wall-clock timings: count up to the scan bound; past it the count is a lower bound.
       for (
