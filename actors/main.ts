@@ -13,6 +13,7 @@ import {
   connectNats,
   consoleSink,
   createLogger,
+  decodeSchedule,
   findNatsServer,
   loadConfig,
   type Logger,
@@ -21,13 +22,26 @@ import {
   type NatsServer,
   type NatsTransport,
   SchedulerError,
+  type ScheduleSpec,
   startNatsServer,
+  type Subjects,
   USAGE,
 } from "../src/mod.ts";
 import { RotatingFileSink } from "../src/log_file.ts";
 import { startNode } from "./node.ts";
+import { type Demo, startDemo } from "./schedules/demo.ts";
+import { describePlan, loadPlan } from "./schedules/plan.ts";
 
 async function main(): Promise<number> {
+  const atExit: (() => Promise<void>)[] = [];
+  try {
+    return await run(atExit);
+  } finally {
+    for (const fn of atExit.reverse()) await fn().catch(() => {});
+  }
+}
+
+async function run(atExit: (() => Promise<void>)[]): Promise<number> {
   let config: Config;
   let flags;
   try {
@@ -54,11 +68,38 @@ async function main(): Promise<number> {
     fields: { node: config.nodeId },
   });
 
+  // The declared plan: the schedules file, then the demo plan.
+  let plan: ScheduleSpec[];
+  let demo: Demo | null = null;
+  try {
+    plan = config.schedules ? loadPlan(config.schedules) : [];
+    if (flags.demo) {
+      const started = await startDemo();
+      demo = started;
+      atExit.push(() => started.close());
+      plan.push(...demo.schedules.map((s) => decodeSchedule(s)));
+    }
+  } catch (err) {
+    console.error(`task-scheduler: ${(err as Error).message}`);
+    return 2;
+  }
+
   if (flags.displayOnly) {
+    console.log(describePlan(plan, Date.now()));
+    console.log("\nConfiguration:");
     console.log(
       JSON.stringify({ ...config, jwtSecret: config.jwtSecret ? "(set)" : "(none)" }, null, 2),
     );
     return 0;
+  }
+  if (demo) {
+    log.info("demo: recurring jobs every 10 to 60 s in a temporary folder", {
+      folder: demo.roots[0],
+      url: demo.url,
+    });
+  }
+  if (plan.length) {
+    log.info("declared schedules", { schedules: plan.map((s) => s.name).join(",") });
   }
 
   let secret = config.jwtSecret;
@@ -142,6 +183,7 @@ Submit a task and watch it:
       log,
       jwtSecret: secret,
       onEscalate: () => escalated.resolve(),
+      schedules: plan,
     });
   } catch (err) {
     log.error("start-up failed", {
@@ -157,6 +199,33 @@ Submit a task and watch it:
     concurrency: config.concurrency,
     types: [...node.handlers.keys()].join(","),
   });
+
+  if (demo) {
+    // Show each demo run's result as it comes, so that a newcomer sees the jobs work.
+    const subj = node.subjects;
+    const dec = new TextDecoder();
+    const sub = transport.subscribe(subj.resultAll, (m) => {
+      const id = m.subject.slice(subj.result("").length);
+      if (!id.startsWith("demo-")) return;
+      try {
+        const r = JSON.parse(dec.decode(m.data)) as Record<string, unknown>;
+        log.info(`demo job ${r.state}`, {
+          task: id,
+          type: r.type,
+          ms: r.durationMs,
+          result: JSON.stringify(r.result ?? r.error ?? null).slice(0, 160),
+        });
+      } catch (err) {
+        log.warn("unreadable demo result", { task: id, error: String(err) });
+      }
+    });
+    atExit.push(() => Promise.resolve(sub.unsubscribe()));
+    console.log(`
+Demo: six recurring jobs fire every 10 to 60 s in ${demo.roots[0]}.
+Watch them:   nats sub 'monitor.schedule.>'      (or: deno task nats sub 'monitor.schedule.>')
+List them:    nats req schedules.list '{}' -H "Authorization:Bearer $TOKEN"
+`);
+  }
 
   const stop = Promise.withResolvers<string>();
   const onSignal = (sig: string) => () => stop.resolve(sig);
@@ -181,12 +250,34 @@ Submit a task and watch it:
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
   const hard = () => Deno.exit(1);
   for (const s of signals) Deno.addSignalListener(s, hard);
+  if (demo) await removeDemoSchedules(transport, node.subjects, secret, demo, log);
   const { handedBack } = await node.shutdown();
   if (handedBack.length) log.info("handed back to the scheduler", { tasks: handedBack.length });
   await transport.close().catch((err) => log.warn("closing NATS", { error: String(err) }));
   if (embedded) await embedded.stop();
   log.info("stopped cleanly");
   return 0;
+}
+
+/** The demo's folder goes away with it: so do its schedules, or they would fire at nothing. */
+async function removeDemoSchedules(
+  transport: NatsTransport,
+  subj: Subjects,
+  secret: string,
+  demo: Demo,
+  log: Logger,
+): Promise<void> {
+  const token = await mintToken(secret, { sub: "demo", roles: ["admin"], ttlSec: 60 });
+  const enc = new TextEncoder();
+  await Promise.all(
+    demo.schedules.map((s) =>
+      transport.request(subj.schedules("delete"), enc.encode(JSON.stringify({ name: s.name })), {
+        headers: { Authorization: `Bearer ${token}` },
+        timeoutMs: 2_000,
+      }).catch((err) => log.warn("demo schedule not removed", { name: s.name, error: String(err) }))
+    ),
+  );
+  log.info("demo schedules removed", { schedules: demo.schedules.length });
 }
 
 export { main };

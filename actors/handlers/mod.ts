@@ -11,6 +11,7 @@ import { definition as backup } from "./backup.ts";
 import { definition as cleanup } from "./cleanup.ts";
 import { definition as compute } from "./compute.ts";
 import { definition as echo } from "./echo.ts";
+import { definition as heartbeat } from "./heartbeat.ts";
 import { definition as httpCheck } from "./http_check.ts";
 import { definition as rotateLogs } from "./rotate_logs.ts";
 import { definition as sleep } from "./sleep.ts";
@@ -26,12 +27,14 @@ export const builtinHandlers: HandlerDefinition[] = [
   cleanup,
   httpCheck,
   rotateLogs,
+  heartbeat,
 ];
 
 export type { BackupPayload, BackupResult } from "./backup.ts";
 export type { CleanupPayload, CleanupResult } from "./cleanup.ts";
 export type { ComputePayload, ComputeResult } from "./compute.ts";
 export type { EchoPayload, EchoResult } from "./echo.ts";
+export type { HeartbeatNode, HeartbeatPayload, HeartbeatResult } from "./heartbeat.ts";
 export type { HttpCheckPayload, HttpCheckResult } from "./http_check.ts";
 export type { RotateLogsPayload, RotateLogsResult } from "./rotate_logs.ts";
 export type { SleepPayload, SleepResult } from "./sleep.ts";

@@ -7,6 +7,7 @@ Deno.test("builtin handlers - one per design type, and only compute runs in the 
     "cleanup",
     "compute",
     "echo",
+    "heartbeat",
     "http-check",
     "rotate-logs",
     "sleep",
