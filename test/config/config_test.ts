@@ -422,3 +422,15 @@ Deno.test("config - the README table has a row per declared key", () => {
   assert.match(table, /\| `TASK_SCHEDULER_SCHEDULES` +\| `--schedules` +\| none +\|/);
   assert.match(table, /\| `TASK_SCHEDULER_DEMO` +\| `--demo` +\| off +\|/);
 });
+
+Deno.test("config - the README's configuration table is the one the declarations render", () => {
+  const readme = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
+  const start = readme.indexOf("<!-- config-table -->\n");
+  const end = readme.indexOf("\n<!-- /config-table -->");
+  assert.ok(start >= 0 && end > start, "README.md has the config-table markers");
+  assert.equal(
+    readme.slice(start + "<!-- config-table -->\n".length, end).trim(),
+    configTable().trim(),
+    "README.md is out of date: paste configTable() between the markers",
+  );
+});
