@@ -9,12 +9,16 @@ import { run as heap } from "./heap_bench.ts";
 import { run as dispatch } from "./dispatch_bench.ts";
 import { run as core } from "./core_bench.ts";
 import { run as e2e } from "./e2e_bench.ts";
+import { run as schedules } from "./schedules_bench.ts";
 
 for (
-  const [name, fn] of [["heap", heap], ["dispatch", dispatch], ["core", core], [
-    "e2e",
-    e2e,
-  ]] as const
+  const [name, fn] of [
+    ["heap", heap],
+    ["dispatch", dispatch],
+    ["core", core],
+    ["e2e", e2e],
+    ["schedules", schedules],
+  ] as const
 ) {
   console.log(`\n=== ${name} ===`);
   await fn();

@@ -113,9 +113,18 @@ export class Runner {
 
   /** Listen for a run's result, and read it from the results stream in case it already came. */
   async follow(id: string): Promise<void> {
+    this.#listen(id);
+    await this.#lookUp(id);
+  }
+
+  #listen(id: string): void {
     if (this.#runs.has(id)) return;
     const { transport, subjects } = this.#d;
     this.#runs.set(id, transport.subscribe(subjects.result(id), (m) => this.#heard(id, m.data)));
+  }
+
+  async #lookUp(id: string): Promise<void> {
+    const { transport, subjects } = this.#d;
     const stored = await transport.lastMessage(subjects.resultsStream, subjects.outcome(id))
       .catch(() => null);
     if (stored) this.#heard(id, stored.data);
@@ -183,12 +192,14 @@ export class Runner {
     if (t.requires !== undefined) body.requires = t.requires;
     if (t.deadlineMs !== undefined) body.deadline = new Date(nominal + t.deadlineMs).toISOString();
     // Subscribe before publishing, so that even an instant result is heard.
-    await this.follow(id);
+    this.#listen(id);
     const ack = await this.#d.transport.publishDurable(
       this.#d.subjects.submit(t.type),
       encoder.encode(JSON.stringify(body)),
       { msgId: id, headers: { Authorization: `Bearer ${await this.#token_()}` }, timeoutMs: 5_000 },
     );
+    // Published before (a restart in the middle of a fire): its result may be stored already.
+    if (ack.ok && ack.duplicate) await this.#lookUp(id);
     if (ack.ok) return null;
     this.#runs.get(id)?.unsubscribe();
     this.#runs.delete(id);
@@ -373,9 +384,20 @@ export class Runner {
     if (!this.#term.leading() || this.deposed) return;
     const now = this.#d.clock.now();
     let soonest = now + MAX_SLEEP_MS;
-    for (const item of this.items.values()) {
-      await this.runDue(item, now);
-      if (item.next !== null) soonest = Math.min(soonest, fireAt(item.spec, item.next));
+    // Schedules are independent: fire them all at once, so that none waits for another's acks.
+    const items = [...this.items.values()];
+    const results = await Promise.allSettled(items.map((item) => this.runDue(item, now)));
+    for (const [i, r] of results.entries()) {
+      if (r.status === "rejected") {
+        this.#d.log.warn("firing a schedule failed; trying again", {
+          schedule: items[i].spec.name,
+          error: String((r.reason as Error)?.message ?? r.reason),
+        });
+        soonest = Math.min(soonest, now + 1_000);
+      }
+      if (items[i].next !== null) {
+        soonest = Math.min(soonest, fireAt(items[i].spec, items[i].next!));
+      }
     }
     this.#timer = this.#d.wakeIn(Math.max(0, soonest - this.#d.clock.now()));
   }
