@@ -98,7 +98,11 @@ async function run(atExit: (() => Promise<void>)[]): Promise<number> {
       url: demo.url,
     });
   }
-  if (plan.length) {
+  if (plan.length && config.role !== "all" && config.role !== "scheduler") {
+    log.warn("schedules are applied by a scheduler: this process runs none, so it ignores them", {
+      role: config.role,
+    });
+  } else if (plan.length) {
     log.info("declared schedules", { schedules: plan.map((s) => s.name).join(",") });
   }
 
