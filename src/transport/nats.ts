@@ -446,7 +446,8 @@ export class NatsTransport implements Transport {
     const out: StoredMsg[] = [];
     if (info.state.messages === 0) return out;
     const consumer = await this.#js.consumers.get(stream, {
-      filter_subjects: opts.filterSubject ? [opts.filterSubject] : undefined,
+      // A plain string goes out as `filter_subject`, which nats-server 2.9 knows; an array does not.
+      filter_subjects: opts.filterSubject,
       opt_start_seq: opts.fromSeq,
       deliver_policy: opts.fromSeq ? DeliverPolicy.StartSequence : DeliverPolicy.All,
     });

@@ -115,3 +115,20 @@ Deno.test("nats transport - survives a server restart and reports disconnect and
     await t.close();
   }
 });
+
+Deno.test("nats transport - readStream filters by subject on nats-server 2.9", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "F", subjects: ["f.>"], retention: "limits" }]);
+    for (const s of ["f.a.1", "f.b.1", "f.a.2", "f.b.2", "f.a.3"]) {
+      await t.publishDurable(s, enc.encode(s));
+    }
+    const a = await t.readStream("F", { filterSubject: "f.a.*" });
+    assert.deepEqual(a.map((m) => dec.decode(m.data)), ["f.a.1", "f.a.2", "f.a.3"]);
+    const all = await t.readStream("F");
+    assert.equal(all.length, 5);
+  } finally {
+    await t.close();
+  }
+});
