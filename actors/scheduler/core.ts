@@ -229,13 +229,13 @@ export class SchedulerCore {
         existing.msg = msg; // a redelivery of the message we hold: settle the newest delivery
       } else {
         msg.ack();
-        this.#fx.event("duplicate", { id: draft.id, seq });
+        this.#fx.event("duplicate", { task: draft.id, streamSeq: seq });
       }
       return;
     }
     if (this.recent.has(draft.id)) {
       msg.ack();
-      this.#fx.event("duplicate", { id: draft.id, seq });
+      this.#fx.event("duplicate", { task: draft.id, streamSeq: seq });
       return;
     }
     for (const dep of draft.dependsOn) {
@@ -484,7 +484,7 @@ export class SchedulerCore {
         e.dispatch = 0;
         e.worker = "";
         e.node = "";
-        this.#fx.event("refused", { id: e.id, node, reason: r.reason });
+        this.#fx.event("refused", { task: e.id, node, reason: r.reason });
         if (e.cancelRequested) {
           // The node never ran it, so the cancel it was sent is moot: end it here.
           this.#finish(e, "cancelled", {
@@ -508,7 +508,7 @@ export class SchedulerCore {
   #stale(node: string, r: Report, why: string): false {
     this.stats.stale++;
     if (r.kind !== "progress") {
-      this.#fx.event("stale", { id: r.id, node, dispatch: r.dispatch, kind: r.kind, why });
+      this.#fx.event("stale", { task: r.id, node, dispatch: r.dispatch, kind: r.kind, why });
     }
     return false;
   }
@@ -658,7 +658,7 @@ export class SchedulerCore {
     if (this.tasks.has(id) || this.recent.has(id)) {
       // Never overwrite the outcome of a real task with a rejection of its duplicate.
       msg.ack();
-      this.#fx.event("duplicate", { id, rejected: error.code });
+      this.#fx.event("duplicate", { task: id, rejected: error.code });
       return null;
     }
     const now = this.#clock.now();

@@ -280,7 +280,7 @@ Deno.test("scheduler core - a late report from a lost node is fenced as stale an
   assert.equal(w.done(old, "succeeded", { result: "from the dead" }), false);
   assert.equal(w.resultsOf("t").length, 0);
   assert.equal(w.eventsOf("stale").length, 1);
-  assert.equal(w.eventsOf("stale")[0].id, "t");
+  assert.equal(w.eventsOf("stale")[0].task, "t");
   w.done(fresh, "succeeded", { result: "real" });
   assert.equal(w.result("t").result, "real");
 });
@@ -317,7 +317,7 @@ Deno.test("scheduler core - a task refused by its node is re-queued without char
   const [a] = w.pump();
   assert.equal(w.refuse(a, "shutting down"), true);
   assert.equal(w.state("t"), "queued");
-  assert.deepEqual(w.eventsOf("refused"), [{ id: "t", node: "n1", reason: "shutting down" }]);
+  assert.deepEqual(w.eventsOf("refused"), [{ task: "t", node: "n1", reason: "shutting down" }]);
   const [b] = w.pump();
   assert.equal(b.attempt, 1);
   assert.notEqual(b.dispatch, a.dispatch);

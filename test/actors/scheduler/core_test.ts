@@ -351,7 +351,7 @@ Deno.test("scheduler core - a resubmission with another seq is acked at once and
   const first = w.submit("t", {}, { seq: 1 });
   const again = w.submit("t", {}, { seq: 2 });
   assert.equal(again.acks, 1);
-  assert.deepEqual(w.eventsOf("duplicate"), [{ id: "t", seq: 2 }]);
+  assert.deepEqual(w.eventsOf("duplicate"), [{ task: "t", streamSeq: 2 }]);
   assert.equal(w.pump().length, 1);
   w.done(w.sent("t"), "succeeded");
   assert.equal(w.resultsOf("t").length, 1);
