@@ -206,6 +206,7 @@ export async function handle(
     case "pause":
     case "resume": {
       const item = named(runner, body);
+      const given = note(body); // checked before anything changes
       const s = item.state;
       const pause = op === "pause";
       if (s.paused !== pause) {
@@ -213,7 +214,7 @@ export async function handle(
         s.pausedAt = pause ? now : undefined;
         if (!pause) s.missedUntil = now;
       }
-      s.note = note(body) ?? s.note;
+      s.note = given ?? s.note;
       s.updatedAt = now;
       if (!(await runner.persist(item))) {
         throw new SchedulerError(

@@ -155,7 +155,11 @@ export class Runner {
     );
   }
 
-  /** Write an item; on a conflict, reload it and report whether this term may go on. */
+  /**
+   * Write an item; on a conflict, reload the entry: a newer epoch there deposes
+   * this term; an older one (a deposed leader that wrote since this term read
+   * the entry) is overwritten, so the newer term's state wins.
+   */
   async persist(item: Item): Promise<boolean> {
     item.state.epoch = this.epoch;
     if (await save(this.kv, item)) return true;
@@ -165,8 +169,10 @@ export class Runner {
     if ((stored.state?.epoch ?? 0) > this.epoch) {
       this.deposed = true;
       this.#d.log.warn("a newer leader writes the schedules; stopping", { epoch: this.epoch });
+      return false;
     }
-    return false;
+    item.revision = e.revision;
+    return await save(this.kv, item);
   }
 
   async #token_(): Promise<string> {

@@ -89,9 +89,10 @@ export function schedulesBehavior(deps: SchedulesDeps): Behavior<SchedulesMsg, S
     async receive(state, msg, ctx) {
       switch (msg.type) {
         case "schedules.lead": {
-          end(state);
+          // The previous term's runner must not stay in the state: it would answer requests.
+          const ended = end(state);
           const { term } = msg;
-          if (!term.leading()) return state;
+          if (!term.leading()) return ended;
           const runner = new Runner({
             transport,
             subjects,
@@ -119,7 +120,7 @@ export function schedulesBehavior(deps: SchedulesDeps): Behavior<SchedulesMsg, S
               error: (err as Error).message,
             });
             ctx.schedule(RETRY_MS, { type: "schedules.lead", term });
-            return state;
+            return ended;
           }
           const requests = transport.subscribe(subjects.schedulesAll, (m) => {
             const op = m.subject.slice(m.subject.lastIndexOf(".") + 1);

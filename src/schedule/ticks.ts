@@ -91,6 +91,8 @@ export function planTicks(spec: ScheduleSpec, input: PlanInput): DuePlan {
   const { now, runs } = input;
   const missedUntil = input.missedUntil ?? -Infinity;
   const remaining = spec.limit === undefined ? Infinity : Math.max(0, spec.limit - runs);
+  // The limit is reached: the schedule is over, and later ticks were not missed.
+  if (remaining === 0) return { fire: [], missed: [], missedUnlisted: 0, next: null };
   const windowStart = now - Math.max(spec.catchupWindowMs, MISFIRE_GRACE_MS);
   let missedUnlisted = 0;
   let after = input.after;
