@@ -44,6 +44,8 @@ export function view(item: Item, now: number, n = SHOW_NEXT): Record<string, unk
   );
   return {
     ...encodeSchedule(item.spec),
+    // Live, not as created: putting this view back keeps the schedule as it is.
+    paused: s.paused,
     state: {
       paused: s.paused,
       note: s.note,
@@ -214,7 +216,8 @@ export async function handle(
         s.pausedAt = pause ? now : undefined;
         if (!pause) s.missedUntil = now;
       }
-      s.note = given ?? s.note;
+      // A pause's note says why it is paused: it goes when the pause does, unless a new one is given.
+      s.note = given ?? (pause ? s.note : undefined);
       s.updatedAt = now;
       if (!(await runner.persist(item))) {
         throw new SchedulerError(

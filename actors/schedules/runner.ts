@@ -164,7 +164,14 @@ export class Runner {
     item.state.epoch = this.epoch;
     if (await save(this.kv, item)) return true;
     const e = await this.kv.get(item.spec.name);
-    if (!e) return false;
+    if (!e) {
+      // Deleted behind this term's back (e.g. `nats kv del`): the schedule is gone.
+      if (this.items.get(item.spec.name) === item) {
+        this.items.delete(item.spec.name);
+        this.delta(item.spec.name, { event: "deleted", by: "the store" });
+      }
+      return false;
+    }
     const stored = JSON.parse(decoder.decode(e.value)) as { state?: { epoch?: number } };
     if ((stored.state?.epoch ?? 0) > this.epoch) {
       this.deposed = true;
@@ -220,7 +227,7 @@ export class Runner {
       encoder.encode(JSON.stringify({ id })),
       {
         headers,
-        timeoutMs: 5_000,
+        timeoutMs: 2_000,
       },
     ).catch((err) =>
       this.#d.log.warn("could not cancel the previous run", { task: id, error: String(err) })
@@ -237,7 +244,11 @@ export class Runner {
     const error = await this.submit(item.spec, id, nominal);
     const now = this.#d.clock.now();
     if (error) {
-      this.delta(item.spec.name, { event: "fire-failed", id, error });
+      this.delta(item.spec.name, {
+        event: "fire-failed",
+        id,
+        error: { code: "TRANSPORT", message: error },
+      });
       this.#d.log.warn("scheduled run not submitted; will retry", { task: id, error });
       return error;
     }
@@ -319,7 +330,7 @@ export class Runner {
           });
         }
       } else {
-        if (decision === "cancel") { for (const prev of s.active) await this.cancel(prev); }
+        if (decision === "cancel") await Promise.all(s.active.map((prev) => this.cancel(prev)));
         if (await this.fire(item, id, nominal, "tick")) break; // not stored: retry at the next wake
       }
       settled = Math.max(settled, nominal);
@@ -376,8 +387,10 @@ export class Runner {
     this.delta(item.spec.name, { event: "run-ended", id, state, error: run?.error });
     if (s.buffered !== null && s.active.length === 0 && this.#term.leading()) {
       const nominal = s.buffered;
-      s.buffered = null;
-      await this.fire(item, tickId(item.spec.name, nominal), nominal, "tick");
+      // Kept buffered when the submission fails: the next run's end or wake tries again.
+      if (!(await this.fire(item, tickId(item.spec.name, nominal), nominal, "tick"))) {
+        s.buffered = null;
+      }
     }
     s.updatedAt = this.#d.clock.now();
     await this.persist(item);

@@ -418,6 +418,41 @@ Deno.test("schedules - limit 3 fires exactly three ticks, then get shows no next
   });
 });
 
+Deno.test("schedules - a schedule deleted from the store behind the leader's back stops firing", async () => {
+  await withWorld({ t0: at("2026-05-01T00:00:30Z"), autoFinish: true }, async (w) => {
+    const tk = await tokens();
+    await w.lead(term(1));
+    await put(w, spec("gone", { every: "1m" }), tk.admin);
+    await w.advance(1 * MIN); // 00:01 fired
+    const kv = await w.transport.kv(w.subj.schedulesBucket);
+    await kv.delete("gone"); // as `nats kv del` would
+    await w.advance(5 * MIN);
+    // The first write after the deletion finds the entry gone; nothing fires after that.
+    assert.ok((await w.ids()).length <= 2, JSON.stringify(await w.ids()));
+    assert.equal(w.deltasOf("deleted").length, 1);
+    const got = await w.request("get", { name: "gone" }, tk.viewer);
+    assert.equal(got.ok, false);
+  });
+});
+
+Deno.test("schedules - get shows the live paused flag, so putting the view back keeps the pause", async () => {
+  await withWorld({ t0: at("2026-05-01T00:00:30Z") }, async (w) => {
+    const tk = await tokens();
+    await w.lead(term(1));
+    await put(w, spec("p", { every: "1m" }), tk.admin);
+    await w.request("pause", { name: "p" }, tk.admin);
+    const got = await w.request("get", { name: "p" }, tk.viewer);
+    assert.equal(got.schedule.paused, true);
+    assert.equal(got.schedule.state.paused, true);
+    const { state: _s, next: _n, recent: _r, ...spec2 } = got.schedule;
+    const again = await w.request("put", spec2, tk.admin);
+    assert.equal(again.ok, true);
+    assert.equal(again.schedule.state.paused, true);
+    await w.advance(3 * MIN);
+    assert.deepEqual(await w.ids(), []);
+  });
+});
+
 // ------------------------------------------------------------------ restarts
 
 Deno.test("schedules - a tick submitted but not settled before a restart is submitted again under the same id, and the stream keeps one", async () => {
@@ -699,7 +734,7 @@ Deno.test("schedules - pause with a note stops firing; resume fires again and co
     assert.equal(resumed.ok, true);
     assert.equal(resumed.schedule.state.paused, false);
     assert.equal(resumed.schedule.state.pausedAt, null);
-    assert.equal(resumed.schedule.state.note, "maintenance", "the note stays until replaced");
+    assert.equal(resumed.schedule.state.note, undefined, "the pause's note goes with the pause");
     // 00:06 is only 30 s late, but it was due in the pause: missed too.
     assert.deepEqual(w.deltasOf("missed").map((d) => d.count), [5]);
     await w.advance(30 * S); // 00:07
