@@ -732,6 +732,7 @@ function allSubjects(prefix: string): string[] {
     "resultsStream",
     "deadLetterStream",
     "leaseBucket",
+    "schedulesBucket",
   ]);
   return Object.entries(subjects(prefix))
     .filter(([k]) => !names.has(k))
