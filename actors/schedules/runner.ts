@@ -290,25 +290,14 @@ export class Runner {
       runs: s.runs,
       missedUntil: s.missedUntil,
     });
-    const missed = plan.missed.length + plan.missedUnlisted;
-    let settled = s.settledUntil;
-    if (missed > 0) {
-      s.counts.missed += missed;
-      settled = Math.max(settled, plan.missed.at(-1) ?? settled);
-      this.delta(item.spec.name, {
-        event: "missed",
-        count: missed,
-        first: plan.missed[0] !== undefined ? new Date(plan.missed[0]).toISOString() : undefined,
-        last: plan.missed.at(-1) !== undefined
-          ? new Date(plan.missed.at(-1)!).toISOString()
-          : undefined,
-        catchup: item.spec.catchup,
-        missed: s.counts.missed,
-      });
-    }
-    let changed = missed > 0;
-    for (const nominal of plan.fire.sort((a, b) => a - b)) {
-      if (!this.#term.leading() || this.deposed) break;
+    let changed = plan.settleTo > s.settledUntil;
+    /** The first tick to fire that was not handled (not stored, or the term ended): it comes again. */
+    let stoppedAt: number | null = null;
+    for (const nominal of plan.fire) {
+      if (!this.#term.leading() || this.deposed) {
+        stoppedAt = nominal;
+        break;
+      }
       const decision = this.#overlap(item);
       const id = tickId(item.spec.name, nominal);
       if (decision === "skip" || decision === "buffer") {
@@ -331,17 +320,42 @@ export class Runner {
         }
       } else {
         if (decision === "cancel") await Promise.all(s.active.map((prev) => this.cancel(prev)));
-        if (await this.fire(item, id, nominal, "tick")) break; // not stored: retry at the next wake
+        if (await this.fire(item, id, nominal, "tick")) {
+          stoppedAt = nominal;
+          break;
+        }
       }
-      settled = Math.max(settled, nominal);
       changed = true;
     }
-    if (settled > s.settledUntil) s.settledUntil = settled;
-    item.next = s.settledUntil >= (plan.fire.at(-1) ?? -Infinity) ? plan.next : plan.fire.at(-1)!;
+    // Settled: everything the plan covered, or, when it stopped early, everything before that tick
+    // (missed ticks after it are planned, and counted, again).
+    const settleTo = stoppedAt === null ? plan.settleTo : stoppedAt - 1;
+    this.#missed(item, plan.missed.filter((t) => t <= settleTo), plan.missedUnlisted);
+    s.settledUntil = Math.max(s.settledUntil, settleTo);
+    item.next = stoppedAt ?? plan.next;
     if (changed) {
       s.updatedAt = now;
       await this.persist(item);
     }
+  }
+
+  /** Count missed ticks and say so in one delta. */
+  #missed(item: Item, listed: number[], unlisted: number): void {
+    const count = listed.length + unlisted;
+    if (count === 0) return;
+    const s = item.state;
+    s.counts.missed += count;
+    const iso = (
+      t: number | undefined,
+    ) => (t === undefined ? undefined : new Date(t).toISOString());
+    this.delta(item.spec.name, {
+      event: "missed",
+      count,
+      first: iso(listed[0]),
+      last: iso(listed.at(-1)),
+      catchup: item.spec.catchup,
+      missed: s.counts.missed,
+    });
   }
 
   #overlap(item: Item): "fire" | "skip" | "buffer" | "cancel" {

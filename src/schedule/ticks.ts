@@ -62,6 +62,11 @@ export interface DuePlan {
   missedUnlisted: number;
   /** The next nominal tick not yet due, or null when the schedule is over. */
   next: number | null;
+  /**
+   * Every due tick at or before this instant is in `fire` or `missed` or counted in
+   * `missedUnlisted`: once those are handled, the schedule is settled up to here.
+   */
+  settleTo: number;
 }
 
 /** What {@link planTicks} needs to know beyond the spec. */
@@ -92,7 +97,9 @@ export function planTicks(spec: ScheduleSpec, input: PlanInput): DuePlan {
   const missedUntil = input.missedUntil ?? -Infinity;
   const remaining = spec.limit === undefined ? Infinity : Math.max(0, spec.limit - runs);
   // The limit is reached: the schedule is over, and later ticks were not missed.
-  if (remaining === 0) return { fire: [], missed: [], missedUnlisted: 0, next: null };
+  if (remaining === 0) {
+    return { fire: [], missed: [], missedUnlisted: 0, next: null, settleTo: input.after };
+  }
   const windowStart = now - Math.max(spec.catchupWindowMs, MISFIRE_GRACE_MS);
   let missedUnlisted = 0;
   let after = input.after;
@@ -125,6 +132,7 @@ export function planTicks(spec: ScheduleSpec, input: PlanInput): DuePlan {
   const late: number[] = [];
   let next: number | null = null;
   let scanned = 0;
+  let settleTo = after;
   for (let t = nextTick(spec, after); t !== null; t = nextTick(spec, t)) {
     if (fireAt(spec, t) > now) {
       next = t;
@@ -136,10 +144,11 @@ export function planTicks(spec: ScheduleSpec, input: PlanInput): DuePlan {
       scanned = 0;
       if (t < resume) {
         missedUnlisted++;
-        t = resume;
+        t = settleTo = resume;
         continue;
       }
     }
+    settleTo = t;
     const lateBy = now - fireAt(spec, t);
     if (t > missedUntil && lateBy <= MISFIRE_GRACE_MS) onTime.push(t);
     else late.push(t);
@@ -152,5 +161,5 @@ export function planTicks(spec: ScheduleSpec, input: PlanInput): DuePlan {
   const fired = new Set(fire);
   const missed = late.filter((t) => !fired.has(t));
   if (runs + fire.length >= (spec.limit ?? Infinity)) next = null;
-  return { fire, missed: missed.sort((a, b) => a - b), missedUnlisted, next };
+  return { fire, missed: missed.sort((a, b) => a - b), missedUnlisted, next, settleTo };
 }

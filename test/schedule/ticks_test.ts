@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { isTaskId } from "../../src/protocol/submission.ts";
 import {
   decodeSchedule,
+  type DuePlan,
   fireAt,
   jitterOf,
   MAX_CATCHUP,
@@ -19,6 +20,12 @@ const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 /** 2026-11-28T02:00:00Z: a tick of every 10 s, 1 min, 1 h and 1 d. */
 const T0 = Date.UTC(2026, 10, 28, 2);
+
+/** A plan without `settleTo`, which has tests of its own. */
+function core(plan: DuePlan): Omit<DuePlan, "settleTo"> {
+  const { settleTo: _, ...rest } = plan;
+  return rest;
+}
 
 function schedule(extra: Record<string, unknown> = {}): ScheduleSpec {
   return decodeSchedule({ name: "backup", every: "10s", task: { type: "echo" }, ...extra });
@@ -118,17 +125,17 @@ Deno.test("ticks - jitterOf differs between schedules at the same nominal time",
 
 Deno.test("ticks - planTicks fires the tick when now is exactly on it", () => {
   const plan = planTicks(schedule(), { after: T0 - 10 * S, now: T0, runs: 0 });
-  assert.deepEqual(plan, { fire: [T0], missed: [], missedUnlisted: 0, next: T0 + 10 * S });
+  assert.deepEqual(core(plan), { fire: [T0], missed: [], missedUnlisted: 0, next: T0 + 10 * S });
 });
 
 Deno.test("ticks - planTicks fires nothing a millisecond before a tick", () => {
   const plan = planTicks(schedule(), { after: T0 - 10 * S, now: T0 - 1, runs: 0 });
-  assert.deepEqual(plan, { fire: [], missed: [], missedUnlisted: 0, next: T0 });
+  assert.deepEqual(core(plan), { fire: [], missed: [], missedUnlisted: 0, next: T0 });
 });
 
 Deno.test("ticks - planTicks never fires a settled tick again", () => {
   const plan = planTicks(schedule(), { after: T0, now: T0 + 5 * S, runs: 1 });
-  assert.deepEqual(plan, { fire: [], missed: [], missedUnlisted: 0, next: T0 + 10 * S });
+  assert.deepEqual(core(plan), { fire: [], missed: [], missedUnlisted: 0, next: T0 + 10 * S });
 });
 
 Deno.test("ticks - planTicks fires every tick less than the grace late, whatever the catchup", () => {
@@ -139,7 +146,7 @@ Deno.test("ticks - planTicks fires every tick less than the grace late, whatever
       now: T0 + 55 * S,
       runs: 0,
     });
-    assert.deepEqual(plan, {
+    assert.deepEqual(core(plan), {
       fire: ticks(T0, T0 + 50 * S),
       missed: [],
       missedUnlisted: 0,
@@ -151,7 +158,7 @@ Deno.test("ticks - planTicks fires every tick less than the grace late, whatever
 Deno.test("ticks - planTicks: a tick more than the grace late is missed under skip", () => {
   assert.equal(MISFIRE_GRACE_MS, 60_000);
   const plan = planTicks(schedule(), { after: T0 - 10 * S, now: T0 + 61 * S, runs: 0 });
-  assert.deepEqual(plan, {
+  assert.deepEqual(core(plan), {
     fire: ticks(T0 + 10 * S, T0 + 60 * S),
     missed: [T0],
     missedUnlisted: 0,
@@ -168,7 +175,7 @@ const FRESH = ticks(T0 + 550 * S, T0 + 600 * S);
 
 Deno.test("ticks - planTicks after a 10-minute outage under skip: only the fresh ticks fire", () => {
   const plan = planTicks(schedule({ catchup: "skip" }), OUTAGE);
-  assert.deepEqual(plan, {
+  assert.deepEqual(core(plan), {
     fire: FRESH,
     missed: ticks(T0, T0 + 540 * S),
     missedUnlisted: 0,
@@ -180,7 +187,7 @@ Deno.test("ticks - planTicks after a 10-minute outage under skip: only the fresh
 Deno.test("ticks - planTicks after a 10-minute outage of an every-5m schedule under skip fires nothing", () => {
   const spec = schedule({ every: "5m" });
   const plan = planTicks(spec, { after: T0 - 5 * MIN, now: T0 + 11 * MIN + 30 * S, runs: 0 });
-  assert.deepEqual(plan, {
+  assert.deepEqual(core(plan), {
     fire: [],
     missed: [T0, T0 + 5 * MIN, T0 + 10 * MIN],
     missedUnlisted: 0,
@@ -190,7 +197,7 @@ Deno.test("ticks - planTicks after a 10-minute outage of an every-5m schedule un
 
 Deno.test("ticks - planTicks after a 10-minute outage under one: the latest missed tick fires too", () => {
   const plan = planTicks(schedule({ catchup: "one" }), OUTAGE);
-  assert.deepEqual(plan, {
+  assert.deepEqual(core(plan), {
     fire: [T0 + 540 * S, ...FRESH],
     missed: ticks(T0, T0 + 530 * S),
     missedUnlisted: 0,
@@ -200,7 +207,7 @@ Deno.test("ticks - planTicks after a 10-minute outage under one: the latest miss
 
 Deno.test("ticks - planTicks after a 10-minute outage under all: every missed tick fires", () => {
   const plan = planTicks(schedule({ catchup: "all" }), OUTAGE);
-  assert.deepEqual(plan, {
+  assert.deepEqual(core(plan), {
     fire: ticks(T0, T0 + 600 * S),
     missed: [],
     missedUnlisted: 0,
@@ -254,7 +261,7 @@ Deno.test("ticks - planTicks: a resumed pause makes even fresh due ticks missed"
     runs: 0,
     missedUntil: T0 + 15 * S,
   });
-  assert.deepEqual(plan, {
+  assert.deepEqual(core(plan), {
     fire: [T0 + 20 * S],
     missed: [T0, T0 + 10 * S],
     missedUnlisted: 0,
@@ -284,10 +291,10 @@ Deno.test("ticks - planTicks stops at limit: oldest first, then no next", () => 
   assert.equal(planTicks(spec, { ...due, runs: 3 }).next, null);
   // Below the limit the schedule goes on.
   const one = planTicks(spec, { after: T0 - 10 * S, now: T0, runs: 1 });
-  assert.deepEqual(one, { fire: [T0], missed: [], missedUnlisted: 0, next: T0 + 10 * S });
+  assert.deepEqual(core(one), { fire: [T0], missed: [], missedUnlisted: 0, next: T0 + 10 * S });
   // Reaching it exactly ends the schedule.
   const last = planTicks(spec, { after: T0 - 10 * S, now: T0, runs: 2 });
-  assert.deepEqual(last, { fire: [T0], missed: [], missedUnlisted: 0, next: null });
+  assert.deepEqual(core(last), { fire: [T0], missed: [], missedUnlisted: 0, next: null });
 });
 
 Deno.test("ticks - planTicks counts a catch-up against limit too", () => {
@@ -300,9 +307,14 @@ Deno.test("ticks - planTicks counts a catch-up against limit too", () => {
 Deno.test("ticks - planTicks: no tick before start", () => {
   const spec = schedule({ start: "2026-11-28T02:00:25Z" });
   const before = planTicks(spec, { after: T0 - HOUR, now: T0 + 20 * S, runs: 0 });
-  assert.deepEqual(before, { fire: [], missed: [], missedUnlisted: 0, next: T0 + 30 * S });
+  assert.deepEqual(core(before), { fire: [], missed: [], missedUnlisted: 0, next: T0 + 30 * S });
   const at = planTicks(spec, { after: T0 - HOUR, now: T0 + 30 * S, runs: 0 });
-  assert.deepEqual(at, { fire: [T0 + 30 * S], missed: [], missedUnlisted: 0, next: T0 + 40 * S });
+  assert.deepEqual(core(at), {
+    fire: [T0 + 30 * S],
+    missed: [],
+    missedUnlisted: 0,
+    next: T0 + 40 * S,
+  });
   // A tick exactly at start fires.
   const exact = schedule({ start: "2026-11-28T02:00:00Z" });
   assert.deepEqual(planTicks(exact, { after: T0 - HOUR, now: T0, runs: 0 }).fire, [T0]);
@@ -311,7 +323,7 @@ Deno.test("ticks - planTicks: no tick before start", () => {
 Deno.test("ticks - planTicks: no tick after end, a tick exactly at end fires", () => {
   const spec = schedule({ end: "2026-11-28T02:00:30Z" });
   const plan = planTicks(spec, { after: T0 - 10 * S, now: T0 + 55 * S, runs: 0 });
-  assert.deepEqual(plan, {
+  assert.deepEqual(core(plan), {
     fire: ticks(T0, T0 + 30 * S),
     missed: [],
     missedUnlisted: 0,
@@ -338,7 +350,7 @@ Deno.test("ticks - planTicks: jitter delays when a tick is due", () => {
   const j = jitterOf(spec, t);
   const after = t - 10 * S;
   // Its nominal time has passed but its fire time has not: not due, and it is next.
-  assert.deepEqual(planTicks(spec, { after, now: t, runs: 0 }), {
+  assert.deepEqual(core(planTicks(spec, { after, now: t, runs: 0 })), {
     fire: [],
     missed: [],
     missedUnlisted: 0,
@@ -368,14 +380,14 @@ Deno.test("ticks - planTicks: a jitter longer than catchupWindow does not lose t
   const t = tickWhere(spec, T0 - 2 * HOUR, DAY, (j) => j > HOUR + 5 * MIN);
   const j = jitterOf(spec, t);
   const after = t - DAY;
-  assert.deepEqual(planTicks(spec, { after, now: t + j - 1, runs: 0 }), {
+  assert.deepEqual(core(planTicks(spec, { after, now: t + j - 1, runs: 0 })), {
     fire: [],
     missed: [],
     missedUnlisted: 0,
     next: t,
   });
   for (const now of [t + j, t + j + 30 * S]) {
-    assert.deepEqual(planTicks(spec, { after, now, runs: 0 }), {
+    assert.deepEqual(core(planTicks(spec, { after, now, runs: 0 })), {
       fire: [t],
       missed: [],
       missedUnlisted: 0,
@@ -503,4 +515,24 @@ Deno.test("ticks - planTicks accounts for each due tick once: fired, missed or c
     ),
     { numRuns: 300 },
   );
+});
+
+Deno.test("ticks - settleTo covers every due tick, so a second plan at the same moment counts nothing again", () => {
+  // A daily schedule down three days: the missed days lie before the catch-up window.
+  const daily = decodeSchedule({ name: "d", daily: "02:00", task: { type: "echo" } });
+  const now = T0 + 3 * DAY + HOUR; // 05:00 three days later
+  const first = planTicks(daily, { after: T0 - HOUR, now, runs: 0 });
+  assert.equal(first.fire.length + first.missed.length + first.missedUnlisted, 4);
+  assert.ok(first.settleTo >= T0 + 3 * DAY, "settled past the last due tick");
+  const again = planTicks(daily, { after: first.settleTo, now: now + MIN, runs: 0 });
+  assert.deepEqual(core(again), { fire: [], missed: [], missedUnlisted: 0, next: T0 + 4 * DAY });
+});
+
+Deno.test("ticks - settleTo is the last due tick, never a tick not yet due", () => {
+  const plan = planTicks(schedule(), { after: T0 - 10 * S, now: T0 + 25 * S, runs: 0 });
+  assert.deepEqual(plan.fire, [T0, T0 + 10 * S, T0 + 20 * S]);
+  assert.equal(plan.settleTo, T0 + 20 * S);
+  assert.equal(plan.next, T0 + 30 * S);
+  const none = planTicks(schedule(), { after: T0, now: T0 + 5 * S, runs: 1 });
+  assert.equal(none.settleTo, T0, "nothing due: nothing more settled");
 });

@@ -396,6 +396,31 @@ Deno.test("schedules - catch-up from a stored state written directly: settledUnt
   });
 });
 
+Deno.test("schedules - days missed before the catch-up window are counted once, not again at every wake", async () => {
+  await withWorld({ t0: T0 + 10 * S }, async (w) => {
+    const json = encodeSchedule(decodeSchedule(spec("daily", { daily: "02:00" })));
+    const state: ScheduleState = {
+      createdAt: T0 - 10 * DAY,
+      updatedAt: T0 - 3 * DAY,
+      settledUntil: T0 - 3 * DAY,
+      runs: 7,
+      paused: false,
+      active: [],
+      buffered: null,
+      recent: [],
+      counts: { fired: 7, skipped: 0, missed: 0, triggered: 0 },
+      epoch: 1,
+    };
+    await w.restore("daily", { spec: json, state });
+    await w.lead(term(2));
+    await w.advance(10 * MIN); // several wakes, each at most a minute apart
+    assert.deepEqual(await w.ids(), []);
+    assert.equal(w.deltasOf("missed").length, 1, JSON.stringify(w.deltasOf("missed")));
+    const stored = (await w.stored("daily"))!.value.state;
+    assert.equal(stored.counts.missed, w.deltasOf("missed")[0].count);
+  });
+});
+
 // ------------------------------------------------------------------ limit
 
 Deno.test("schedules - limit 3 fires exactly three ticks, then get shows no next runs", async () => {
