@@ -155,13 +155,13 @@ export async function upsert(
   }
   state.updatedAt = now;
   const item: Item = { spec, json, state, revision: old?.revision ?? 0, next: null };
+  runner.items.set(spec.name, item);
   if (!(await runner.persist(item))) {
     throw new SchedulerError(
       "INTERNAL",
       `schedule ${show(spec.name)} changed meanwhile; try again`,
     );
   }
-  runner.items.set(spec.name, item);
   runner.delta(spec.name, { event: old ? "updated" : "created", paused: state.paused });
   return { item, created: !old, changed: true };
 }

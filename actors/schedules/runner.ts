@@ -72,6 +72,9 @@ export class Runner {
   #timer: TimerHandle | null = null;
   #token: { value: string; at: number } | null = null;
   #seq = new Map<string, number>();
+  /** The last write asked for, per schedule, and one waiting behind it. */
+  #inFlight = new Map<string, Promise<boolean>>();
+  #queued = new Map<string, Promise<boolean>>();
   /** Set when a newer epoch was met in the store: this runner must stop acting. */
   deposed = false;
 
@@ -156,19 +159,46 @@ export class Runner {
   }
 
   /**
-   * Write an item; on a conflict, reload the entry: a newer epoch there deposes
-   * this term; an older one (a deposed leader that wrote since this term read
-   * the entry) is overwritten, so the newer term's state wins.
+   * Store a schedule's state. Writes of one schedule go one at a time, each of
+   * the latest state in memory; asks that come while one is waiting share it.
+   * Resolves false when the write could not be made (see {@link Runner.#write}).
    */
-  async persist(item: Item): Promise<boolean> {
+  persist(item: Item): Promise<boolean> {
+    const name = item.spec.name;
+    const waiting = this.#queued.get(name);
+    if (waiting) return waiting;
+    const before = this.#inFlight.get(name);
+    const write = async (): Promise<boolean> => {
+      if (before) await before.catch(() => false);
+      this.#queued.delete(name);
+      return await this.#write(name);
+    };
+    const p = write();
+    if (before) this.#queued.set(name, p);
+    this.#inFlight.set(name, p);
+    p.catch(() => false).finally(() => {
+      if (this.#inFlight.get(name) === p) this.#inFlight.delete(name);
+    });
+    return p;
+  }
+
+  /**
+   * Write the schedule `name` as it is in memory, by compare-and-set. On a
+   * conflict, reload the entry: gone means deleted behind this term's back; a
+   * newer epoch there deposes this term; otherwise (an older leader's write, or
+   * this term's own) the state in memory is written over it.
+   */
+  async #write(name: string): Promise<boolean> {
+    const item = this.items.get(name);
+    if (!item) return false; // deleted or replaced meanwhile: whoever did it wrote
     item.state.epoch = this.epoch;
     if (await save(this.kv, item)) return true;
-    const e = await this.kv.get(item.spec.name);
+    const e = await this.kv.get(name);
     if (!e) {
       // Deleted behind this term's back (e.g. `nats kv del`): the schedule is gone.
-      if (this.items.get(item.spec.name) === item) {
-        this.items.delete(item.spec.name);
-        this.delta(item.spec.name, { event: "deleted", by: "the store" });
+      if (this.items.get(name) === item) {
+        this.items.delete(name);
+        this.delta(name, { event: "deleted", by: "the store" });
       }
       return false;
     }
@@ -284,6 +314,8 @@ export class Runner {
       item.next = null;
       return;
     }
+    // A buffered tick whose submission failed when the last run ended: try it again now.
+    await this.#fireBuffered(item);
     const plan = planTicks(item.spec, {
       after: s.settledUntil,
       now,
@@ -336,6 +368,16 @@ export class Runner {
     if (changed) {
       s.updatedAt = now;
       await this.persist(item);
+    }
+  }
+
+  /** Fire the tick `buffer-one` held, once nothing runs; it stays held while its submission fails. */
+  async #fireBuffered(item: Item): Promise<void> {
+    const s = item.state;
+    if (s.buffered === null || s.active.length > 0 || !this.#term.leading()) return;
+    const nominal = s.buffered;
+    if (!(await this.fire(item, tickId(item.spec.name, nominal), nominal, "tick"))) {
+      s.buffered = null;
     }
   }
 
@@ -399,15 +441,12 @@ export class Runner {
       }
     } else remember(s, { id, firedAt: finishedAt, state, finishedAt });
     this.delta(item.spec.name, { event: "run-ended", id, state, error: run?.error });
-    if (s.buffered !== null && s.active.length === 0 && this.#term.leading()) {
-      const nominal = s.buffered;
-      // Kept buffered when the submission fails: the next run's end or wake tries again.
-      if (!(await this.fire(item, tickId(item.spec.name, nominal), nominal, "tick"))) {
-        s.buffered = null;
-      }
-    }
+    await this.#fireBuffered(item);
     s.updatedAt = this.#d.clock.now();
-    await this.persist(item);
+    // Not awaited: a run's end must not hold up the next tick of any schedule.
+    this.persist(item).catch((err) =>
+      this.#d.log.warn("storing a scheduled run's end failed", { task: id, error: String(err) })
+    );
   }
 
   /** Run everything due, then sleep until the next fire time. */

@@ -155,8 +155,6 @@ export function schedulesBehavior(deps: SchedulesDeps): Behavior<SchedulesMsg, S
               error: String(err),
             })
           );
-          // A change of schedule or a run ending may move the next fire time.
-          ctx.self.send({ type: "schedules.wake", epoch: msg.epoch });
           return state;
         case "schedules.request": {
           const runner = state.runner;
