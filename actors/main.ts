@@ -23,11 +23,17 @@ import {
   type NatsTransport,
   SchedulerError,
   type ScheduleSpec,
-  startNatsServer,
   type Subjects,
+  subjects,
   USAGE,
 } from "../src/mod.ts";
 import { RotatingFileSink } from "../src/log_file.ts";
+import {
+  anonymousCanUseInternal,
+  credentialsFile,
+  readCredentials,
+  startEmbedded,
+} from "./embedded.ts";
 import { startNode } from "./node.ts";
 import { type Demo, startDemo } from "./schedules/demo.ts";
 import { describePlan, loadPlan } from "./schedules/plan.ts";
@@ -78,6 +84,15 @@ async function run(atExit: (() => Promise<void>)[]): Promise<number> {
       demo = started;
       atExit.push(() => started.close());
       plan.push(...demo.schedules.map((s) => decodeSchedule(s)));
+      // The demo's file jobs work in its folder, and its http-check asks its own server: this
+      // process may touch both (an empty http allow list already allows any host).
+      config = {
+        ...config,
+        fsRoots: [...config.fsRoots, ...demo.roots],
+        httpAllow: config.httpAllow.length
+          ? [...config.httpAllow, new URL(demo.url).host]
+          : config.httpAllow,
+      };
     }
   } catch (err) {
     console.error(`task-scheduler: ${(err as Error).message}`);
@@ -131,48 +146,9 @@ Submit a task and watch it:
 `);
   }
 
-  let embedded: NatsServer | null = null;
-  let transport: NatsTransport;
-  // A CA alone is TLS without a client certificate (a private CA); a cert and key add mTLS.
-  const tls = config.tlsCert || config.tlsCa
-    ? { certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa }
-    : undefined;
-  try {
-    transport = await connectNats({
-      servers: config.broker.split(","),
-      name: config.nodeId,
-      tls,
-      timeoutMs: 1_500,
-    });
-    log.info("connected to NATS", { server: transport.name });
-  } catch (err) {
-    if (config.brokerExplicit) {
-      log.error("cannot reach NATS", { broker: config.broker, error: (err as Error).message });
-      return 1;
-    }
-    if (!(await findNatsServer())) {
-      log.error(
-        "no NATS at the default address and no nats-server to start: install it (apt-get install -y nats-server) or set TASK_SCHEDULER_MESSAGE_BROKER",
-        {
-          broker: config.broker,
-        },
-      );
-      return 1;
-    }
-    const dir = `${config.dataDir}/nats`;
-    const port = new URL(config.broker.split(",")[0].replace(/^nats:/, "http:")).port || "4222";
-    log.info("nothing answers at the default NATS address; starting an embedded nats-server", {
-      dir,
-    });
-    embedded = await startNatsServer({ dir, port: Number(port) }).catch(() =>
-      startNatsServer({ dir, port: -1 })
-    );
-    log.info("embedded nats-server is running (JetStream on)", {
-      url: embedded.url,
-      data: `${dir}/jetstream`,
-    });
-    transport = await connectNats({ servers: embedded.url, name: config.nodeId });
-  }
+  const connected = await connect(config, log);
+  if (!connected) return 1;
+  const { transport, embedded } = connected;
   transport.onConnection((e) => {
     if (e.type === "disconnected") log.warn("NATS connection lost; reconnecting");
     if (e.type === "reconnected") log.info("NATS connection back");
@@ -263,6 +239,93 @@ List them:    nats req schedules.list '{}' -H "Authorization:Bearer $TOKEN"
   if (embedded) await embedded.stop();
   log.info("stopped cleanly");
   return 0;
+}
+
+/**
+ * Connect to NATS: the configured broker, with the configured credentials or
+ * those of an embedded server started from this data folder; else, when
+ * nothing answers at the default address (or `--embedded always`), start the
+ * embedded nats-server, locked down, and connect as its node user. On any
+ * other NATS, warn loudly when anonymous connections can use the internal
+ * subjects.
+ */
+async function connect(
+  config: Config,
+  log: Logger,
+): Promise<{ transport: NatsTransport; embedded: NatsServer | null } | null> {
+  const servers = config.broker.split(",");
+  // A CA alone is TLS without a client certificate (a private CA); a cert and key add mTLS.
+  const tls = config.tlsCert || config.tlsCa
+    ? { certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa }
+    : undefined;
+  const local = config.natsUser ? null : await readCredentials(config.dataDir);
+  const auth = config.natsUser
+    ? { user: config.natsUser, pass: config.natsPassword }
+    : local
+    ? { user: local.user, pass: local.password }
+    : {};
+  if (config.embedded !== "always") {
+    try {
+      const transport = await connectNats({
+        servers,
+        name: config.nodeId,
+        tls,
+        timeoutMs: 1_500,
+        ...auth,
+      });
+      log.info("connected to NATS", { server: transport.name });
+      if (
+        await anonymousCanUseInternal(
+          servers,
+          subjects(config.subjectPrefix),
+          tls && { caFile: tls.caFile },
+        )
+      ) {
+        log.warn(
+          "!!! This NATS lets connections without credentials publish on the internal subjects " +
+            "(sched.>, tasks.outcome.>). The scheduler refuses unsealed messages and unsigned " +
+            "results, but anyone who reaches NATS can still flood it or fool clients that do not " +
+            "check result signatures. Fix: run nats-server with deploy/nats/permissions.conf " +
+            "(or let `deno task start` run its own, locked-down, embedded server).",
+          { broker: config.broker },
+        );
+      }
+      return { transport, embedded: null };
+    } catch (err) {
+      if (config.brokerExplicit || config.embedded === "never") {
+        log.error("cannot reach NATS", { broker: config.broker, error: (err as Error).message });
+        return null;
+      }
+    }
+  }
+  if (!(await findNatsServer())) {
+    log.error(
+      "no NATS at the default address and no nats-server to start: install it (apt-get install -y nats-server) or set TASK_SCHEDULER_MESSAGE_BROKER",
+      { broker: config.broker },
+    );
+    return null;
+  }
+  const port = Number(new URL(servers[0].replace(/^nats:/, "http:")).port || "4222");
+  log.info("starting an embedded nats-server (authorization on: clients get client rights)", {
+    dir: `${config.dataDir}/nats`,
+  });
+  const { server, credentials } = await startEmbedded(
+    config.dataDir,
+    port,
+    subjects(config.subjectPrefix),
+  );
+  log.info("embedded nats-server is running (JetStream on)", {
+    url: server.url,
+    data: `${config.dataDir}/nats/jetstream`,
+    credentials: credentialsFile(config.dataDir),
+  });
+  const transport = await connectNats({
+    servers: server.url,
+    name: config.nodeId,
+    user: credentials.user,
+    pass: credentials.password,
+  });
+  return { transport, embedded: server };
 }
 
 /** Trigger every demo schedule once, retrying while no scheduler leads yet (up to 20 s). */

@@ -10,7 +10,8 @@
  * │   └── pool (one-for-one)
  * │       └── w0 … wN-1            worker actors
  * ├── scheduler                    (all, scheduler)
- * └── schedules                    (all, scheduler) recurring jobs, acting while the scheduler leads
+ * ├── schedules                    (all, scheduler) recurring jobs, acting while the scheduler leads
+ * └── auth                         (all, scheduler) answers auth.login (queue group, any process)
  * ```
  *
  * @module
@@ -22,13 +23,22 @@ import {
   type Config,
   type HandlerDefinition,
   type Logger,
+  Opener,
+  readJwksFile,
+  ResultSigner,
+  ResultVerifier,
   type ScheduleSpec,
+  Sealer,
   type Subjects,
   subjects as makeSubjects,
   type SupervisorCell,
   TokenVerifier,
   type Transport,
+  type VerifierOptions,
 } from "../src/mod.ts";
+import { resolveRoots } from "../src/fs_roots.ts";
+import { Audit } from "./audit.ts";
+import { loginBehavior } from "./auth/login.ts";
 import { builtinHandlers } from "./handlers/mod.ts";
 import { LocalDirectory } from "./directory.ts";
 import { monitorBehavior, type MonitorMsg } from "./monitor/monitor.ts";
@@ -120,12 +130,24 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
     }
   }
   const directory = new LocalDirectory();
+  // Tokens of an identity provider verify against its JWKS besides the HS256 secret (read once).
+  const verifierOptions: VerifierOptions = config.jwks ? { jwks: readJwksFile(config.jwks) } : {};
+  // One sealer per process: its counter orders every sealed message this process sends.
+  const seals = {
+    sealer: new Sealer(o.jwtSecret, config.nodeId),
+    opener: new Opener(o.jwtSecret),
+  };
   const handlers = o.handlers ?? await loadHandlers(config.handlers, log);
   const role = config.role;
   const runsWorkers = (role === "all" || role === "worker") && config.workers > 0;
   const needsPool = runsWorkers && [...handlers.values()].some((h) => h.def.pool);
   const poolSize = config.poolSize || Math.min(4, navigator.hardwareConcurrency || 2);
   const pool = needsPool ? new WorkerPool(poolSize, config.abortGraceMs) : null;
+  // The roots of file jobs, resolved once: every payload path is checked against these.
+  const fsRoots = runsWorkers ? await resolveRoots(config.fsRoots) : [];
+  if (runsWorkers && fsRoots.length === 0) {
+    log.info("no TASK_SCHEDULER_FS_ROOTS: backup, cleanup and rotate-logs refuse every task");
+  }
 
   let root: SupervisorCell | null = null;
   const system = new ActorSystem({
@@ -139,6 +161,13 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         // no monitor in this process
       }
     },
+  });
+  // One audit trail per process: refusals and admin actions, numbered in one sequence.
+  const audit = new Audit({
+    node: config.nodeId,
+    clock: system.clock,
+    log: log.with({ actor: "audit" }),
+    publish: (data) => transport.publish(subj.monitorAudit, data),
   });
 
   const children: ChildSpec[] = [];
@@ -174,6 +203,8 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         abortGraceMs: config.abortGraceMs,
         progressIntervalMs: Math.ceil(1000 / config.progressPerSecond),
         maxResultBytes: config.maxPayloadBytes,
+        fsRoots,
+        httpAllow: config.httpAllow,
       }),
     }));
     // The node first: if it restarts, the workers after it restart too, so that no
@@ -195,6 +226,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
             capabilities: config.capabilities,
             pool,
             heartbeatMs: config.heartbeatMs,
+            seals,
             workers: infos.map((info, i) => ({
               info,
               ref: {
@@ -225,7 +257,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         config,
         transport,
         subjects: subj,
-        verifier: new TokenVerifier(o.jwtSecret),
+        verifier: new TokenVerifier(o.jwtSecret, verifierOptions),
         directory,
         limits: {
           maxPayloadBytes: config.maxPayloadBytes,
@@ -236,6 +268,12 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
           defaultPriority: 5,
         },
         knownTypes: new Set(builtinHandlers.map((h) => h.type)),
+        audit,
+        seals,
+        results: {
+          signer: new ResultSigner(o.jwtSecret),
+          verifier: ResultVerifier.fromSecret(o.jwtSecret),
+        },
       }),
     });
     children.push({
@@ -245,11 +283,19 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         transport,
         subjects: subj,
         config,
-        verifier: new TokenVerifier(o.jwtSecret),
+        verifier: new TokenVerifier(o.jwtSecret, verifierOptions),
         jwtSecret: o.jwtSecret,
         directory,
         declared: o.schedules,
+        audit,
       }),
+    });
+    // Logins need no leader (users are in KV): every scheduler process answers, as a queue group.
+    children.push({
+      kind: "actor",
+      id: "auth",
+      mailbox: { capacity: 1_000 },
+      behavior: loginBehavior({ transport, subjects: subj, config, jwtSecret: o.jwtSecret }),
     });
   }
   root = await system.start({
@@ -276,6 +322,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
           .catch(() => ({ handedBack: [] }))).handedBack;
       }
       await system.stop();
+      audit.flush(); // what the last second held back, and no timer left behind
       pool?.close();
       return { handedBack };
     },

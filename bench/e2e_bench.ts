@@ -10,10 +10,14 @@
  *    sender cannot hide queueing), to its handler start (`startedAt` in the
  *    result) and to its result arriving here.
  *
+ * With `--split` the scheduler and the workers run as two processes, so that
+ * every assignment and report crosses NATS, sealed (the cost of sealing
+ * internal messages shows there; all-in-one moves them as objects).
+ *
  * Prints figures; never fails on time.
  *
  * ```
- * deno run -A bench/e2e_bench.ts [--tasks 50000] [--rates 2000,5000,10000] [--seconds 5]
+ * deno run -A bench/e2e_bench.ts [--tasks 50000] [--rates 2000,5000,10000] [--seconds 5] [--split]
  * ```
  *
  * @module
@@ -29,6 +33,8 @@ interface Options {
   rates: number[];
   seconds: number;
   workers: number;
+  /** Scheduler and workers in two processes. */
+  split: boolean;
 }
 
 function histogram() {
@@ -51,15 +57,22 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
     rates: [2_000, 5_000, 10_000],
     seconds: 5,
     workers: 5,
+    split: false,
     ...given,
   };
   await using server = await TestServer.start();
-  const node = startNodeProcess(["--node-id", "bench"], {
+  const env = {
     TASK_SCHEDULER_MESSAGE_BROKER: server.url,
     TASK_SCHEDULER_LOG_LEVEL: "warn",
     TASK_SCHEDULER_WORKERS: String(opts.workers),
     TASK_SCHEDULER_CONCURRENCY: "64",
-  });
+  };
+  const nodes = opts.split
+    ? [
+      startNodeProcess(["--role", "scheduler", "--node-id", "bench-s"], env),
+      startNodeProcess(["--role", "worker", "--node-id", "bench-w"], env),
+    ]
+    : [startNodeProcess(["--node-id", "bench"], env)];
   try {
     await using client = await Client.connect(server.url);
     // Warm up, and wait for the leader.
@@ -77,7 +90,9 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
     await client.result("warmup-1999", 30_000);
 
     console.log(
-      `end to end, all-in-one node (${opts.workers} workers), nats-server file storage, echo tasks`,
+      `end to end, ${
+        opts.split ? "scheduler and worker processes" : "all-in-one node"
+      } (${opts.workers} workers), nats-server file storage, echo tasks`,
     );
     // 1. Throughput.
     {
@@ -157,8 +172,8 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
       );
     }
   } finally {
-    node.kill("SIGTERM");
-    await node.exited;
+    for (const node of nodes) node.kill("SIGTERM");
+    for (const node of nodes) await node.exited;
   }
 }
 
@@ -170,6 +185,7 @@ if (import.meta.main) {
       rates: { type: "string" },
       seconds: { type: "string" },
       workers: { type: "string" },
+      split: { type: "boolean" },
     },
   });
   await run({
@@ -177,5 +193,6 @@ if (import.meta.main) {
     rates: values.rates ? values.rates.split(",").map(Number) : undefined,
     seconds: values.seconds ? Number(values.seconds) : undefined,
     workers: values.workers ? Number(values.workers) : undefined,
+    split: values.split,
   });
 }

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { SchedulerError } from "./errors.ts";
+import { type ErrorCode, SchedulerError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 
 /** A progress report: `progress` from 0 to 1, and an optional message. */
@@ -39,6 +39,17 @@ export interface TaskContext {
   readonly log: Logger;
   /** Resolves after `ms`, rejects with the abort reason when the signal aborts first. */
   sleep(ms: number): Promise<void>;
+  /**
+   * The folders file-touching handlers may work in (TASK_SCHEDULER_FS_ROOTS),
+   * as real paths; empty: none, so every path is refused. Check a payload path
+   * with `checkPath(path, ctx.fsRoots, "type: field")` from src/fs_roots.ts.
+   */
+  readonly fsRoots: readonly string[];
+  /**
+   * The hosts (`name` or `name:port`) network handlers may reach
+   * (TASK_SCHEDULER_HTTP_ALLOW); empty: any. See src/http_allow.ts.
+   */
+  readonly httpAllow: readonly string[];
 }
 
 /** A task handler. */
@@ -61,11 +72,15 @@ export interface HandlerDefinition<P = unknown, R = unknown> {
   requires?: readonly string[];
 }
 
-/** Thrown by a handler: fail the task now, no more attempts. */
+/**
+ * Thrown by a handler: fail the task now, no more attempts. Its code is
+ * UNRECOVERABLE unless `options.code` names a more precise one, such as
+ * PERMISSION_DENIED for a path outside the allowed folders.
+ */
 export class Unrecoverable extends SchedulerError {
   override name = "Unrecoverable";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("UNRECOVERABLE", message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode }) {
+    super(options?.code ?? "UNRECOVERABLE", message, options);
   }
 }
 

@@ -13,11 +13,17 @@
  * If the task fails or is aborted part way, the partial backup folder is
  * removed, so every `backup_*` folder left behind is complete.
  *
+ * Source and target must both lie within the node's TASK_SCHEDULER_FS_ROOTS
+ * once resolved (links followed, `..` normalised; a target still to be made
+ * through its existing parent): otherwise, or with no roots, the task fails
+ * at once with PERMISSION_DENIED (see src/fs_roots.ts).
+ *
  * @module
  */
 
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { join } from "node:path";
 import { show } from "../../src/errors.ts";
+import { checkPath, isWithin } from "../../src/fs_roots.ts";
 import {
   type HandlerDefinition,
   type TaskContext,
@@ -64,27 +70,16 @@ export function backupName(ms: number): string {
   return `backup_${d}_${t}_${iso.slice(20, 23)}`;
 }
 
-/** The real path of `path`, or of its nearest existing ancestor with the rest appended. */
-async function realOrResolved(path: string): Promise<string> {
-  const abs = resolve(path);
-  try {
-    return await Deno.realPath(abs);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-    const parent = dirname(abs);
-    return parent === abs ? abs : join(await realOrResolved(parent), basename(abs));
-  }
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = relative(parent, child);
-  return rel === "" || (!isAbsolute(rel) && rel.split(sep)[0] !== "..");
-}
-
-async function checkPaths(p: BackupPayload): Promise<{ source: string; target: string }> {
+async function checkPaths(
+  p: BackupPayload,
+  roots: readonly string[],
+): Promise<{ source: string; target: string }> {
+  // Both inside the roots before anything else is looked at, or said about them.
+  const source = await checkPath(p.source, roots, "backup: source");
+  const target = await checkPath(p.target, roots, "backup: target");
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(p.source);
+    info = await Deno.stat(source);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       throw new Unrecoverable(
@@ -98,9 +93,7 @@ async function checkPaths(p: BackupPayload): Promise<{ source: string; target: s
       `payload.source must be a folder: got ${show(p.source)}, which is not one`,
     );
   }
-  const source = await Deno.realPath(p.source);
-  const target = await realOrResolved(p.target);
-  if (isInside(target, source)) {
+  if (isWithin(target, source)) {
     throw new Unrecoverable(
       `payload.target must not be inside payload.source: got ${show(p.target)} inside ${
         show(p.source)
@@ -185,7 +178,7 @@ async function copyEntry(from: string, to: string, ctx: TaskContext): Promise<Co
 }
 
 const backup: TaskHandler<unknown, BackupResult> = async function* (payload, ctx) {
-  const { source, target } = await checkPaths(parseBackupPayload(payload));
+  const { source, target } = await checkPaths(parseBackupPayload(payload), ctx.fsRoots);
   const entries = await scan(source, ctx.signal);
   yield { progress: 0, message: `${entries.length} entries to copy` };
   ctx.signal.throwIfAborted();

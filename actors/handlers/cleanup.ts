@@ -17,11 +17,17 @@
  * would have been. `dir` itself may be a link to a folder: it is the one link
  * followed, since the caller named it.
  *
+ * `dir`, resolved (links followed, `..` normalised), must lie within the
+ * node's TASK_SCHEDULER_FS_ROOTS: otherwise, or with no roots, the task fails
+ * at once with PERMISSION_DENIED (see src/fs_roots.ts). A link to a folder
+ * elsewhere is therefore refused, not followed.
+ *
  * @module
  */
 
 import { join } from "node:path";
 import { show } from "../../src/errors.ts";
+import { checkPath } from "../../src/fs_roots.ts";
 import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
 import { numberField, pathField, payloadObject } from "./_payload.ts";
 
@@ -142,6 +148,8 @@ async function removeIfStill(path: string, entry: Entry, cutoff: number): Promis
 
 const cleanup: TaskHandler<unknown, CleanupResult> = async function* (payload, ctx) {
   const { dir, maxAgeDays, dryRun } = parseCleanupPayload(payload);
+  // Work on the path as checked: the real one, inside a root.
+  const real = await checkPath(dir, ctx.fsRoots, "cleanup: dir");
   const cutoff = Date.now() - maxAgeDays * DAY_MS;
   const result: CleanupResult = {
     removedFiles: 0,
@@ -153,7 +161,7 @@ const cleanup: TaskHandler<unknown, CleanupResult> = async function* (payload, c
   };
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(dir);
+    info = await Deno.stat(real);
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
     ctx.log.info("cleanup: skipped, the folder does not exist", { dir });
@@ -163,7 +171,7 @@ const cleanup: TaskHandler<unknown, CleanupResult> = async function* (payload, c
     throw new Unrecoverable(`payload.dir must be a folder: got ${show(dir)}, which is not one`);
   }
 
-  const entries = await scan(dir, ctx.signal);
+  const entries = await scan(real, ctx.signal);
   yield { progress: 0, message: `${entries.length} entries to check` };
   /** For each folder (by its joined parts): how many of its entries went. */
   const gone = new Map<string, number>();
@@ -179,7 +187,7 @@ const cleanup: TaskHandler<unknown, CleanupResult> = async function* (payload, c
       const emptied = gone.get(key) ?? 0;
       remove = emptied === e.children && (emptied > 0 || old);
     }
-    if (remove && !dryRun) remove = await removeIfStill(join(dir, ...e.parts), e, cutoff);
+    if (remove && !dryRun) remove = await removeIfStill(join(real, ...e.parts), e, cutoff);
     if (remove) {
       if (e.kind === "dir") result.removedDirs++;
       else {

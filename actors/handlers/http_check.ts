@@ -10,13 +10,20 @@
  * task that exhausts its attempts is the alert. A completed check therefore
  * always has `up: true`; the field is kept so results read on their own.
  *
- * Redirects are followed. The body is read to its end and thrown away, so
- * `responseTimeMs` covers the whole response, as `requests.get` did.
+ * Redirects are followed, up to {@link MAX_REDIRECTS}, one at a time. The
+ * body is read to its end and thrown away, so `responseTimeMs` covers the
+ * whole response, as `requests.get` did.
+ *
+ * When the node has TASK_SCHEDULER_HTTP_ALLOW, the URL's host (and port, where
+ * a rule names one) must be on it, and so must every redirect's target: a
+ * host that is not fails the task at once with PERMISSION_DENIED naming it,
+ * before anything is sent to it (see src/http_allow.ts).
  *
  * @module
  */
 
 import { show } from "../../src/errors.ts";
+import { checkUrl } from "../../src/http_allow.ts";
 import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
 import { intField, payloadObject } from "./_payload.ts";
 
@@ -49,6 +56,38 @@ export interface HttpCheckResult {
 
 const FIELDS = ["url", "timeoutMs", "expectStatus", "method"];
 const MAX_TIMEOUT_MS = 120_000;
+/** Redirects followed before giving up, as fetch does. */
+export const MAX_REDIRECTS = 20;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Fetch `url`, following redirects one at a time so that each target is
+ * checked against `allow` before it is asked. GET and HEAD stay as they are
+ * across every kind of redirect.
+ */
+async function fetchChecked(
+  url: string,
+  method: "GET" | "HEAD",
+  signal: AbortSignal,
+  allow: readonly string[],
+): Promise<Response> {
+  let current = new URL(url);
+  for (let hops = 0;; hops++) {
+    const res = await fetch(current, { method, signal, redirect: "manual" });
+    const location = res.headers.get("location");
+    if (!REDIRECTS.has(res.status) || location === null) return res;
+    await res.body?.cancel();
+    if (hops >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects`);
+    const next = new URL(location, current);
+    if (next.protocol !== "http:" && next.protocol !== "https:") {
+      throw new Unrecoverable(
+        `http-check ${method} ${url}: redirect to ${show(next.href)}, which is not http or https`,
+      );
+    }
+    checkUrl(next, allow, `http-check: redirect from ${current.href} to ${next.href}`);
+    current = next;
+  }
+}
 
 /** Check an untrusted payload and fill in defaults; throws {@link Unrecoverable} naming the bad field. */
 export function parseHttpCheckPayload(
@@ -77,6 +116,7 @@ export function parseHttpCheckPayload(
 
 const httpCheck: TaskHandler<unknown, HttpCheckResult> = async function* (payload, ctx) {
   const { url, timeoutMs, expectStatus, method } = parseHttpCheckPayload(payload);
+  checkUrl(new URL(url), ctx.httpAllow, "http-check");
   ctx.signal.throwIfAborted();
   // A timer of our own rather than AbortSignal.timeout, so it is cleared as soon as we are done.
   const timeout = new AbortController();
@@ -90,7 +130,7 @@ const httpCheck: TaskHandler<unknown, HttpCheckResult> = async function* (payloa
   let ok: boolean;
   let bytes = 0;
   try {
-    const res = await fetch(url, { method, signal, redirect: "follow" });
+    const res = await fetchChecked(url, method, signal, ctx.httpAllow);
     status = res.status;
     ok = res.ok;
     if (res.body) {
@@ -99,6 +139,8 @@ const httpCheck: TaskHandler<unknown, HttpCheckResult> = async function* (payloa
   } catch (err) {
     // The task's own abort (cancel, task timeout, shutdown) goes up as it is.
     if (ctx.signal.aborted) throw ctx.signal.reason;
+    // A refused redirect, or one to another scheme: no retry.
+    if (err instanceof Unrecoverable) throw err;
     if (timeout.signal.aborted) {
       throw new Error(`http-check ${method} ${url}: no complete response within ${timeoutMs} ms`, {
         cause: err,

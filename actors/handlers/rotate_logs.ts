@@ -10,10 +10,17 @@
  * program that still holds the old file open keeps writing to `<file>.1`
  * until it reopens by name; that is the usual contract of rename rotation.
  *
+ * `file`, resolved (links followed, `..` normalised; a missing file through
+ * its folder), must lie within the node's TASK_SCHEDULER_FS_ROOTS: otherwise,
+ * or with no roots, the task fails at once with PERMISSION_DENIED (see
+ * src/fs_roots.ts).
+ *
  * @module
  */
 
+import { basename, dirname, join, resolve } from "node:path";
 import { show } from "../../src/errors.ts";
+import { checkPath, realPathOf } from "../../src/fs_roots.ts";
 import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
 import { intField, numberField, pathField, payloadObject } from "./_payload.ts";
 
@@ -68,7 +75,13 @@ async function existingCopies(file: string, keep: number): Promise<string[]> {
 }
 
 const rotateLogs: TaskHandler<unknown, RotateLogsResult> = async function* (payload, ctx) {
-  const { file, maxSizeKb, keep } = parseRotateLogsPayload(payload);
+  const given = parseRotateLogsPayload(payload);
+  const { maxSizeKb, keep } = given;
+  // Where the file leads, links followed, must be inside a root; the work is then done on the
+  // file itself in its real folder, so that a link is still seen as one (and refused below).
+  await checkPath(given.file, ctx.fsRoots, "rotate-logs: file");
+  const abs = resolve(given.file);
+  const file = join(await realPathOf(dirname(abs)), basename(abs));
   ctx.signal.throwIfAborted();
   let info: Deno.FileInfo;
   try {
@@ -79,7 +92,7 @@ const rotateLogs: TaskHandler<unknown, RotateLogsResult> = async function* (payl
   }
   if (!info.isFile) {
     throw new Unrecoverable(
-      `payload.file must be a regular file (not a folder or link): got ${show(file)}`,
+      `payload.file must be a regular file (not a folder or link): got ${show(given.file)}`,
     );
   }
   const sizeKb = Math.round((info.size / 1024) * 100) / 100;

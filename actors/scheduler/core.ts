@@ -161,6 +161,8 @@ export class SchedulerCore {
   #early = new Map<string, { node: string; report: Extract<Report, { kind: "done" }> }>();
   /** Tasks that nodes say they run, learned at a takeover before their redelivery. */
   #adopt = new Map<string, RunningTask & { node: string }>();
+  /** Tasks held and not ended, by owner (the token's `sub`): for the per-user in-flight cap. */
+  #inFlight = new Map<string, number>();
   readonly stats: CoreStats = {
     held: 0,
     queued: 0,
@@ -282,6 +284,7 @@ export class SchedulerCore {
       parent: null,
     };
     this.tasks.set(e.id, e);
+    this.#inFlight.set(e.owner, (this.#inFlight.get(e.owner) ?? 0) + 1);
     this.stats.held++;
     this.stats.accepted++;
     if (e.deadline <= now) {
@@ -622,6 +625,16 @@ export class SchedulerCore {
     return this.tasks.get(id)?.owner;
   }
 
+  /** Tasks of `owner` held and not ended (waiting, queued, running, retrying). */
+  inFlight(owner: string): number {
+    return this.#inFlight.get(owner) ?? 0;
+  }
+
+  /** Owners with tasks in flight (for tests). */
+  get inFlightOwners(): number {
+    return this.#inFlight.size;
+  }
+
   /** The state of a held or recently finished task. */
   status(id: string): StatusView | { id: string; state: TerminalState } | undefined {
     const e = this.tasks.get(id);
@@ -816,6 +829,9 @@ export class SchedulerCore {
     fields: { result?: unknown; error?: ErrorInfo },
   ): void {
     if (e.result) return;
+    const held = this.#inFlight.get(e.owner) ?? 0;
+    if (held > 1) this.#inFlight.set(e.owner, held - 1);
+    else this.#inFlight.delete(e.owner);
     e.timer?.cancel();
     e.timer = null;
     const now = this.#clock.now();

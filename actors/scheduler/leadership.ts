@@ -9,6 +9,8 @@
 import {
   type ActorContext,
   decodeMessage,
+  SEAL_HEADER,
+  type SealProblem,
   type Subscription,
   type ToScheduler,
 } from "../../src/mod.ts";
@@ -61,6 +63,11 @@ export function leadership(kit: Kit): Leadership {
     }
   }
 
+  /** A message that failed its seal: dropped, and counted for the next stats delta. */
+  function refused(ctx: ActorContext<SchedulerMsg>, subject: string, reason: SealProblem): void {
+    ctx.self.send({ type: "message.refused", subject, reason });
+  }
+
   async function becomeLeader(ctx: ActorContext<SchedulerMsg>, epoch: number): Promise<void> {
     const spec = tasksConsumer(subj, config);
     const subs: Subscription[] = [];
@@ -86,11 +93,17 @@ export function leadership(kit: Kit): Leadership {
         () => transport.streamInfo(subj.tasksStream),
       );
       subs.push(transport.subscribe(subj.report, (m) => {
+        const opened = deps.seals.opener.open(m.subject, m.data, m.header(SEAL_HEADER));
+        if (!opened.ok) return refused(ctx, m.subject, opened.reason);
+        let msg: ToScheduler;
         try {
-          ctx.self.send(decodeMessage<ToScheduler>(m.data, transport));
+          msg = decodeMessage<ToScheduler>(m.data, transport);
         } catch {
-          ctx.log.warn("unreadable report", { subject: m.subject });
+          return refused(ctx, m.subject, "malformed");
         }
+        // A node speaks for itself only.
+        if (msg.node !== opened.sender) return refused(ctx, m.subject, "forged");
+        ctx.self.send(msg);
       }));
       subs.push(
         transport.subscribe(subj.cancel, (msg) => ctx.self.send({ type: "request.cancel", msg })),
@@ -99,23 +112,23 @@ export function leadership(kit: Kit): Leadership {
         transport.subscribe(subj.status, (msg) => ctx.self.send({ type: "request.status", msg })),
       );
       subs.push(transport.subscribe(`${subj.monitorWorker("*")}`, (m) => {
+        const opened = deps.seals.opener.open(m.subject, m.data, m.header(SEAL_HEADER));
+        if (!opened.ok) return refused(ctx, m.subject, opened.reason);
+        let d: { node?: string; incarnation?: number; state?: string; rejectedMessages?: number };
         try {
-          const d = JSON.parse(decoder.decode(m.data)) as {
-            node?: string;
-            incarnation?: number;
-            state?: string;
-          };
-          if (typeof d.node === "string" && typeof d.incarnation === "number") {
-            ctx.self.send({
-              type: "node.heartbeat",
-              node: d.node,
-              incarnation: d.incarnation,
-              state: d.state,
-            });
-          }
+          d = JSON.parse(decoder.decode(m.data));
         } catch {
-          // not a status delta
+          return refused(ctx, m.subject, "malformed");
         }
+        // Only a node's own status is its heartbeat (the leader seals its "lost" notices too).
+        if (d.node !== opened.sender || typeof d.incarnation !== "number") return;
+        ctx.self.send({
+          type: "node.heartbeat",
+          node: d.node,
+          incarnation: d.incarnation,
+          state: d.state,
+          rejected: typeof d.rejectedMessages === "number" ? d.rejectedMessages : undefined,
+        });
       }));
       const consumer = await persist(
         ctx,

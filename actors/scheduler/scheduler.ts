@@ -15,7 +15,6 @@ import {
   type Behavior,
   encodeMessage,
   SchedulerError,
-  toErrorInfo,
   type ToNode,
 } from "../../src/mod.ts";
 import { SchedulerCore, type SchedulerEffects } from "./core.ts";
@@ -43,7 +42,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
   const { transport, subj, config, current, emit, sendToNode, publishScheduler } = kit;
   const { check, admit, rejectNow, publishResult, publishRejection } = submissions(kit);
   const { becomeLeader, stepDown, fenceIfLost } = leadership(kit);
-  const { replyJson, authRequest } = requests(kit);
+  const { replyJson, authRequest, replyError, replyCancel } = requests(kit);
 
   function effects(ctx: ActorContext<SchedulerMsg>, state: State): SchedulerEffects {
     const epoch = state.epoch;
@@ -99,6 +98,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         lost: new Map(),
         rebuildUntilSeq: 0,
         mseq: 0,
+        refused: new Map(),
+        nodeRefused: new Map(),
         ticker: null,
         lastStats: "",
       };
@@ -174,7 +175,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           });
           // Ask every node what it has and runs; dispatch after they had time to answer.
           const sync: ToNode = { type: "node.sync", epoch: msg.epoch, leader: deps.id };
-          transport.publish(subj.nodes, encodeMessage(sync));
+          kit.publishSealed(subj.nodes, encodeMessage(sync));
           for (const local of deps.directory.nodes.values()) local.send(sync);
           ctx.schedule(Math.min(500, config.heartbeatMs), { type: "sync.done", epoch: msg.epoch });
           next.ticker = ctx.schedule(Math.max(50, Math.floor(config.heartbeatMs / 2)), {
@@ -321,8 +322,22 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           });
           return state;
         }
+        case "message.refused":
+          state.refused.set(msg.reason, (state.refused.get(msg.reason) ?? 0) + 1);
+          return state;
         case "node.heartbeat": {
           if (!state.core) return state;
+          if (msg.rejected !== undefined && msg.rejected > (state.nodeRefused.get(msg.node) ?? 0)) {
+            // A node refused messages that failed their seal: say so where operators look.
+            const before = state.nodeRefused.get(msg.node) ?? 0;
+            state.nodeRefused.set(msg.node, msg.rejected);
+            publishScheduler(state, {
+              event: "messages-refused",
+              node: msg.node,
+              count: msg.rejected - before,
+              total: msg.rejected,
+            });
+          }
           if (fenceIfLost(state, msg.node, msg.incarnation, 0)) return state;
           const node = state.nodes.get(msg.node);
           if (!node) {
@@ -356,7 +371,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
               silentMs: now - info.lastSeen,
               requeued: requeued.length,
             });
-            transport.publish(
+            kit.publishSealed(
               subj.monitorWorker(node),
               encoder.encode(
                 JSON.stringify({ node, incarnation: info.incarnation, state: "lost", seq: 0 }),
@@ -370,6 +385,12 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
               incarnation: info.incarnation,
               reason: "declared lost",
             });
+          }
+          if (state.refused.size) {
+            const counts = Object.fromEntries(state.refused);
+            state.refused.clear();
+            ctx.log.warn("messages refused: bad or missing seal", counts);
+            publishScheduler(state, { event: "messages-refused", counts });
           }
           const s = state.core.stats;
           const stats = JSON.stringify([
@@ -407,10 +428,10 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             authorize(principal, "status");
             const view = core?.status(id);
             if (view && "type" in view) return replyJson(m, view);
-            const stored = await transport.lastMessage(subj.resultsStream, subj.outcome(id));
+            const stored = await kit.storedResult(id);
             if (stored) return replyJson(m, JSON.parse(decoder.decode(stored.data)));
             replyJson(m, { id, error: { code: "NOT_FOUND", message: `no task ${id}` } });
-          }).catch((err) => replyJson(m, { error: toErrorInfo(err, "INVALID_ARGUMENT") }));
+          }).catch((err) => replyError(m, err));
           return state;
         }
         case "request.cancel": {
@@ -420,12 +441,12 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             authorize(principal, "cancel", { owner: core?.ownerOf(id) });
             if (!core) throw new SchedulerError("INTERNAL", "this scheduler is not leading");
             ctx.self.send({ type: "request.cancel.checked", msg: m, id, by: principal.sub });
-          }).catch((err) => replyJson(m, { error: toErrorInfo(err, "INVALID_ARGUMENT") }));
+          }).catch((err) => replyError(m, err));
           return state;
         }
         case "request.cancel.checked":
-          if (state.core) replyJson(msg.msg, state.core.cancel(msg.id, `cancelled by ${msg.by}`));
-          else {replyJson(msg.msg, {
+          if (state.core) replyCancel(msg.msg, state.core.cancel(msg.id, `cancelled by ${msg.by}`));
+          else {replyCancel(msg.msg, {
               error: { code: "INTERNAL", message: "this scheduler is no longer leading" },
             });}
           return state;

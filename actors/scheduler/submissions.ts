@@ -1,8 +1,10 @@
 /**
  * The scheduler's intake and results: checking submissions (decode,
- * authenticate, authorise, type, redelivery), admitting them into the task
- * table once their dependencies are known, and publishing results and
- * rejections exactly once.
+ * authenticate, authorise, type, the per-user rate, redelivery), admitting
+ * them into the task table once their dependencies are known (and the user is
+ * under its in-flight cap, see limits.ts), and publishing results and
+ * rejections exactly once. Every refused submission goes on the audit trail
+ * (actors/audit.ts).
  *
  * @module
  */
@@ -14,10 +16,13 @@ import {
   type DurableMsg,
   type ErrorInfo,
   type Principal,
+  RESULT_SIGNATURE,
   type TaskResult,
   toErrorInfo,
 } from "../../src/mod.ts";
+import { outcomeOf } from "../audit.ts";
 import type { TaskEntry } from "./core.ts";
+import { UserLimits } from "./limits.ts";
 import {
   type Checked,
   decoder,
@@ -64,23 +69,55 @@ export interface Submissions {
 /** Build the intake and result functions of one scheduler. */
 export function submissions(kit: Kit): Submissions {
   const { deps, transport, subj } = kit;
+  const limits = new UserLimits(kit.config);
+  /** A refused submission goes on the audit trail; rejectNow publishes the rejection. */
+  function refused(who: string | null, id: string, error: ErrorInfo): void {
+    deps.audit?.record({
+      who,
+      action: "tasks.submit",
+      target: id,
+      outcome: outcomeOf(error.code),
+      code: error.code,
+      message: error.message,
+    });
+  }
   /**
-   * Store a task's result on `tasks.outcome.<id>` only if it has none yet.
-   * A result already there (wrong last sequence) is the result: exactly once.
+   * Store a task's result, signed, on `tasks.outcome.<id>` only if it has none
+   * yet. A result already there (wrong last sequence) is the result, exactly
+   * once, if a scheduler signed it; one that nobody signed (published by
+   * someone on an open NATS) is purged and replaced by the real one.
    */
-  function store(result: TaskResult): Promise<{ ok: boolean; error?: string }> {
-    return transport.publishDurable(
-      subj.outcome(result.id),
-      encoder.encode(JSON.stringify(result)),
-      {
-        expectLastSubjectSeq: 0,
-        timeoutMs: 5_000,
-      },
-    ).then((ack) => ({
+  async function store(
+    result: TaskResult,
+    onForged: (id: string) => void,
+  ): Promise<{ ok: boolean; error?: string }> {
+    const subject = subj.outcome(result.id);
+    const body = encoder.encode(JSON.stringify(result));
+    const opts = {
+      expectLastSubjectSeq: 0,
+      timeoutMs: 5_000,
+      headers: { [RESULT_SIGNATURE]: deps.results.signer.sign(body) },
+    };
+    let ack = await transport.publishDurable(subject, body, opts);
+    if (!ack.ok && ack.code === "WRONG_LAST_SEQUENCE") {
+      const stored = await transport.lastMessage(subj.resultsStream, subject).catch(() => null);
+      const believed = stored &&
+        deps.results.verifier.verify(stored.data, stored.header(RESULT_SIGNATURE), result.id).ok;
+      if (stored && !believed) {
+        onForged(result.id);
+        await transport.purgeSubject(subj.resultsStream, subject).catch(() => {});
+        ack = await transport.publishDurable(subject, body, opts);
+      }
+    }
+    return {
       ok: ack.ok || ack.code === "WRONG_LAST_SEQUENCE",
       error: ack.ok ? undefined : ack.message,
-    }));
+    };
   }
+
+  /** A result nobody signed was in the store: counted and reported like a forged message. */
+  const forged = (ctx: ActorContext<SchedulerMsg>) => (id: string) =>
+    ctx.self.send({ type: "message.refused", subject: subj.outcome(id), reason: "forged" });
 
   function publishResult(
     ctx: ActorContext<SchedulerMsg>,
@@ -89,7 +126,7 @@ export function submissions(kit: Kit): Submissions {
     result: TaskResult,
     attempt: number,
   ) {
-    void store(result).then(({ ok, error }) =>
+    void store(result, forged(ctx)).then(({ ok, error }) =>
       ctx.self.send({ type: "result.published", epoch, id: entry.id, ok, attempt, error })
     );
   }
@@ -101,7 +138,7 @@ export function submissions(kit: Kit): Submissions {
     result: TaskResult,
     attempt: number,
   ) {
-    void store(result).then(({ ok }) =>
+    void store(result, forged(ctx)).then(({ ok }) =>
       ctx.self.send({ type: "rejection.published", epoch, msg, ok, result, attempt })
     );
   }
@@ -120,7 +157,8 @@ export function submissions(kit: Kit): Submissions {
       ctx.clock.now(),
     );
     const id = decoded.ok ? decoded.draft.id : decoded.id;
-    const reject = (error: ErrorInfo) =>
+    const reject = (error: ErrorInfo, who: string | null) => {
+      refused(who, id, error);
       ctx.self.send({
         type: "submission.rejected",
         epoch,
@@ -130,6 +168,7 @@ export function submissions(kit: Kit): Submissions {
         msg,
         counted: decoded.ok,
       });
+    };
     // A submission already held (a redelivery) or finished needs no checks.
     if (core.knows(id) !== undefined) {
       if (decoded.ok) {
@@ -149,12 +188,12 @@ export function submissions(kit: Kit): Submissions {
     }
     if (decoded.ok) state.intake!.begin(id);
     const afterAuth = (principal: Principal) => {
-      if (!decoded.ok) return reject(decoded.error);
+      if (!decoded.ok) return reject(decoded.error, principal.sub);
       const draft = decoded.draft;
       try {
         authorize(principal, "submit", { type: draft.type });
       } catch (err) {
-        return reject(toErrorInfo(err));
+        return reject(toErrorInfo(err), principal.sub);
       }
       if (!deps.knownTypes.has(draft.type) && !core.hasType(draft.type)) {
         return reject({
@@ -162,7 +201,14 @@ export function submissions(kit: Kit): Submissions {
           message: `no worker runs task type ${JSON.stringify(draft.type)} (known: ${
             [...deps.knownTypes].sort().join(", ")
           })`,
-        });
+        }, principal.sub);
+      }
+      // A redelivery was charged when first delivered, or was in the stream at a takeover
+      // (the last leader may have accepted it, even be running it): not charged again.
+      const redelivered = msg.deliveries > 1 || msg.seq <= state.rebuildUntilSeq;
+      if (!redelivered) {
+        const over = limits.rate(principal.sub, ctx.clock.now());
+        if (over) return reject(over, principal.sub);
       }
       const checked: Checked = {
         type: "submission.checked",
@@ -172,10 +218,9 @@ export function submissions(kit: Kit): Submissions {
         msg,
         deps: new Map(),
       };
-      const redelivered = msg.deliveries > 1 || msg.seq <= state.rebuildUntilSeq;
       if (!redelivered) return ctx.self.send(checked);
       // Delivered before: its result may already be stored (by this leader's predecessor).
-      transport.lastMessage(subj.resultsStream, subj.outcome(draft.id)).then(
+      kit.storedResult(draft.id).then(
         (stored) =>
           ctx.self.send(stored ? { type: "submission.done", epoch, msg, id: draft.id } : checked),
         (err) => {
@@ -190,7 +235,7 @@ export function submissions(kit: Kit): Submissions {
     const header = msg.header("Authorization");
     deps.verifier.verifyHeader(header).then(
       afterAuth,
-      (err) => reject(toErrorInfo(err, "UNAUTHENTICATED")),
+      (err) => reject(toErrorInfo(err, "UNAUTHENTICATED"), null),
     );
   }
 
@@ -214,7 +259,7 @@ export function submissions(kit: Kit): Submissions {
     }
     if (unresolved.length) {
       const epoch = state.epoch;
-      Promise.all(unresolved.map((d) => transport.lastMessage(subj.resultsStream, subj.outcome(d))))
+      Promise.all(unresolved.map((d) => kit.storedResult(d)))
         .then(
           (stored) => {
             const found = new Map(m.deps);
@@ -226,6 +271,11 @@ export function submissions(kit: Kit): Submissions {
             });
             if (unknown.length) {
               const s = unknown.length > 1 ? "s" : "";
+              const error: ErrorInfo = {
+                code: "INVALID_ARGUMENT",
+                message: `dependsOn names unknown task${s} ${unknown.join(", ")}`,
+              };
+              refused(m.principal.sub || null, id, error);
               ctx.self.send({
                 type: "submission.rejected",
                 epoch,
@@ -233,10 +283,7 @@ export function submissions(kit: Kit): Submissions {
                 taskType: m.draft.type,
                 msg: m.msg,
                 counted: true,
-                error: {
-                  code: "INVALID_ARGUMENT",
-                  message: `dependsOn names unknown task${s} ${unknown.join(", ")}`,
-                },
+                error,
               });
             } else {
               ctx.self.send({ ...m, deps: found });
@@ -255,12 +302,24 @@ export function submissions(kit: Kit): Submissions {
     if (pending.length) {
       const cycle = intake.park(id, pending, m);
       if (cycle) {
-        rejectNow(ctx, state, id, m.draft.type, m.msg, {
+        const error: ErrorInfo = {
           code: "INVALID_ARGUMENT",
           message: `dependsOn forms a cycle: ${cycle.join(" → ")}`,
-        });
+        };
+        refused(m.principal.sub || null, id, error);
+        rejectNow(ctx, state, id, m.draft.type, m.msg, error);
       }
       return;
+    }
+    // The in-flight cap, for a submission that becomes a new task (not a redelivery of a held one).
+    const sub = m.principal.sub;
+    if (sub !== "" && core.knows(id) === undefined) {
+      const over = limits.inFlight(sub, core.inFlight(sub));
+      if (over) {
+        refused(sub, id, over);
+        rejectNow(ctx, state, id, m.draft.type, m.msg, over);
+        return;
+      }
     }
     core.submit(m.draft, m.principal, m.msg.seq, m.msg, m.deps);
     for (const next of intake.end(id)) admit(ctx, state, next);

@@ -12,7 +12,14 @@ import {
   encodeMessage,
   type ErrorInfo,
   type InMsg,
+  type Opener,
   type Principal,
+  RESULT_SIGNATURE,
+  type ResultSigner,
+  type ResultVerifier,
+  type Sealer,
+  type SealProblem,
+  type StoredMsg,
   type Subjects,
   type SubmissionDraft,
   type SubmissionLimits,
@@ -24,6 +31,7 @@ import {
   type ToScheduler,
   type Transport,
 } from "../../src/mod.ts";
+import type { Audit } from "../audit.ts";
 import type { LocalDirectory } from "../directory.ts";
 import type { SchedulerCore } from "./core.ts";
 import type { Intake } from "./intake.ts";
@@ -81,7 +89,16 @@ export type SchedulerMsg =
     result: TaskResult;
     attempt: number;
   }
-  | { type: "node.heartbeat"; node: string; incarnation: number; state?: string }
+  | {
+    type: "node.heartbeat";
+    node: string;
+    incarnation: number;
+    state?: string;
+    /** Messages the node refused for a bad seal, since it started. */
+    rejected?: number;
+  }
+  /** A message to the leader failed its seal and was dropped. */
+  | { type: "message.refused"; subject: string; reason: SealProblem }
   | { type: "request.cancel"; msg: InMsg }
   | { type: "request.status"; msg: InMsg }
   | { type: "request.cancel.checked"; msg: InMsg; id: string; by: string }
@@ -101,8 +118,14 @@ export interface SchedulerDeps {
   limits: SubmissionLimits;
   /** Task types known without any worker registered (the built-ins). */
   knownTypes: ReadonlySet<string>;
+  /** The process's audit trail (actors/audit.ts): rejections and cancels go there. */
+  audit?: Audit;
   /** Called with scheduler events for the monitor. */
   onEvent?: (kind: string, detail: Record<string, unknown>) => void;
+  /** Seals what goes to worker nodes and checks what comes from them (see src/auth/seal.ts). */
+  seals: { sealer: Sealer; opener: Opener };
+  /** Signs the results it stores; checks a result it finds already stored. */
+  results: { signer: ResultSigner; verifier: ResultVerifier };
 }
 
 export interface NodeInfo {
@@ -125,6 +148,9 @@ export interface State {
   /** Submissions up to this stream sequence were there at the takeover: check them against stored results. */
   rebuildUntilSeq: number;
   mseq: number;
+  /** Messages refused for a bad seal, by reason, not yet reported; and what nodes reported. */
+  refused: Map<string, number>;
+  nodeRefused: Map<string, number>;
   ticker: { cancel(): void } | null;
   lastStats: string;
 }
@@ -154,8 +180,12 @@ export interface Kit {
   /** This incarnation's lease, for async set-up to check it still leads. */
   current: { lease: Lease | null };
   emit(kind: string, detail: Record<string, unknown>): void;
-  /** Send to a worker node: in process when it is here, else on its subject. */
+  /** Send to a worker node: in process when it is here, else sealed on its subject. */
   sendToNode(node: string, msg: ToNode): void;
+  /** Publish a sealed message (to nodes, or a node's status). */
+  publishSealed(subject: string, body: Uint8Array): void;
+  /** A task's stored result, if a scheduler signed it (one nobody signed is not believed). */
+  storedResult(id: string): Promise<StoredMsg | null>;
   /** A delta on `monitor.scheduler.<id>`. */
   publishScheduler(state: State, fields: Record<string, unknown>): void;
 }
@@ -163,6 +193,9 @@ export interface Kit {
 /** Build the kit for one scheduler. */
 export function makeKit(deps: SchedulerDeps): Kit {
   const { transport, subjects: subj, config } = deps;
+  // Parts take these out of the kit one by one: no `this` in here.
+  const publishSealed = (subject: string, body: Uint8Array) =>
+    transport.publish(subject, body, { headers: deps.seals.sealer.seal(subject, body) });
   return {
     deps,
     transport,
@@ -173,7 +206,13 @@ export function makeKit(deps: SchedulerDeps): Kit {
     sendToNode(node, msg) {
       const local = deps.directory.nodes.get(node);
       if (local) local.send(msg);
-      else transport.publish(subj.node(node), encodeMessage(msg));
+      else publishSealed(subj.node(node), encodeMessage(msg));
+    },
+    publishSealed,
+    async storedResult(id) {
+      const m = await transport.lastMessage(subj.resultsStream, subj.outcome(id));
+      if (!m) return null;
+      return deps.results.verifier.verify(m.data, m.header(RESULT_SIGNATURE), id).ok ? m : null;
     },
     publishScheduler(state, fields) {
       const delta = { id: deps.id, seq: ++state.mseq, ...fields };

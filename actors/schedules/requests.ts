@@ -16,8 +16,10 @@ import {
   SchedulerError,
   type ScheduleSpec,
   show,
+  toErrorInfo,
   type TokenVerifier,
 } from "../../src/mod.ts";
+import { type Audit, outcomeOf } from "../audit.ts";
 import type { Runner } from "./runner.ts";
 import { freshState, type Item } from "./store.ts";
 
@@ -166,7 +168,10 @@ export async function upsert(
   return { item, created: !old, changed: true };
 }
 
-/** Handle one request. */
+/**
+ * Handle one request. Writes (put, delete, pause, resume, trigger) go on the
+ * audit trail whatever came of them, reads only when refused.
+ */
 export async function handle(
   runner: Runner,
   verifier: TokenVerifier,
@@ -174,6 +179,49 @@ export async function handle(
   header: string | undefined,
   data: Uint8Array,
   now: number,
+  audit?: Audit,
+): Promise<Record<string, unknown>> {
+  const seen: Seen = { who: null, target: null };
+  const known = (OPS as readonly string[]).includes(op);
+  const action = known ? `schedules.${op}` : "schedules.unknown";
+  try {
+    const reply = await answer(runner, verifier, op, header, data, now, seen);
+    if (audit && !READ_ONLY.has(op)) {
+      const message = op === "put"
+        ? (reply.created ? "created" : reply.changed ? "changed" : "unchanged")
+        : op === "trigger"
+        ? `run ${reply.id}`
+        : undefined;
+      audit.record({ ...seen, action, outcome: "ok", message });
+    }
+    return reply;
+  } catch (err) {
+    const error = toErrorInfo(err, "INTERNAL");
+    const outcome = outcomeOf(error.code);
+    // A write is audited whatever its outcome; a read only when refused (token, role, body).
+    if (
+      audit && (!READ_ONLY.has(op) || outcome === "denied" || error.code === "INVALID_ARGUMENT")
+    ) {
+      audit.record({ ...seen, action, outcome, code: error.code, message: error.message });
+    }
+    throw err;
+  }
+}
+
+/** Who asked, about which schedule, as far as the request got: for the audit. */
+interface Seen {
+  who: string | null;
+  target: string | null;
+}
+
+async function answer(
+  runner: Runner,
+  verifier: TokenVerifier,
+  op: string,
+  header: string | undefined,
+  data: Uint8Array,
+  now: number,
+  seen: Seen,
 ): Promise<Record<string, unknown>> {
   if (!(OPS as readonly string[]).includes(op)) {
     throw new SchedulerError(
@@ -182,8 +230,10 @@ export async function handle(
     );
   }
   const principal = await verifier.verifyHeader(header);
+  seen.who = principal.sub;
   authorize(principal, READ_ONLY.has(op) ? "schedules.read" : "schedules.manage");
   const body = parse(data);
+  if (isScheduleName(body.name)) seen.target = body.name;
   switch (op as Op) {
     case "list":
       return {

@@ -23,6 +23,8 @@ import {
   type Logger,
   mintToken,
   planTicks,
+  RESULT_SIGNATURE,
+  ResultVerifier,
   type ScheduleSpec,
   type Subjects,
   type Subscription,
@@ -75,11 +77,13 @@ export class Runner {
   /** The last write asked for, per schedule, and one waiting behind it. */
   #inFlight = new Map<string, Promise<boolean>>();
   #queued = new Map<string, Promise<boolean>>();
+  #results: ResultVerifier;
   /** Set when a newer epoch was met in the store: this runner must stop acting. */
   deposed = false;
 
   constructor(deps: RunnerDeps, term: Term) {
     this.#d = deps;
+    this.#results = ResultVerifier.fromSecret(deps.jwtSecret);
     this.#term = term;
   }
 
@@ -123,28 +127,32 @@ export class Runner {
   #listen(id: string): void {
     if (this.#runs.has(id)) return;
     const { transport, subjects } = this.#d;
-    this.#runs.set(id, transport.subscribe(subjects.result(id), (m) => this.#heard(id, m.data)));
+    this.#runs.set(
+      id,
+      transport.subscribe(
+        subjects.result(id),
+        (m) => this.#heard(id, m.data, m.header(RESULT_SIGNATURE)),
+      ),
+    );
   }
 
   async #lookUp(id: string): Promise<void> {
     const { transport, subjects } = this.#d;
     const stored = await transport.lastMessage(subjects.resultsStream, subjects.outcome(id))
       .catch(() => null);
-    if (stored) this.#heard(id, stored.data);
+    if (stored) this.#heard(id, stored.data, stored.header(RESULT_SIGNATURE));
   }
 
-  #heard(id: string, data: Uint8Array): void {
-    try {
-      const r = JSON.parse(decoder.decode(data)) as {
-        state: TerminalState;
-        finishedAt?: string;
-        error?: unknown;
-      };
-      const at = r.finishedAt ? Date.parse(r.finishedAt) : this.#d.clock.now();
-      this.#d.onResult(id, r.state, Number.isFinite(at) ? at : this.#d.clock.now(), r.error);
-    } catch (err) {
-      this.#d.log.warn("unreadable result of a scheduled run", { task: id, error: String(err) });
+  /** A result of one of this schedule's runs: believed only when a scheduler signed it. */
+  #heard(id: string, data: Uint8Array, signature: string | undefined): void {
+    const v = this.#results.verify(data, signature, id);
+    if (!v.ok) {
+      this.#d.log.warn("result of a scheduled run not believed", { task: id, reason: v.reason });
+      return;
     }
+    const r = v.result as { state: TerminalState; finishedAt?: string; error?: unknown };
+    const at = r.finishedAt ? Date.parse(r.finishedAt) : this.#d.clock.now();
+    this.#d.onResult(id, r.state, Number.isFinite(at) ? at : this.#d.clock.now(), r.error);
   }
 
   /** A delta on `monitor.schedule.<name>`. */

@@ -22,6 +22,7 @@ import {
   type TokenVerifier,
   type Transport,
 } from "../../src/mod.ts";
+import type { Audit } from "../audit.ts";
 import type { LocalDirectory } from "../directory.ts";
 import { handle, upsert } from "./requests.ts";
 import { Runner, type Term } from "./runner.ts";
@@ -57,6 +58,8 @@ export interface SchedulesDeps {
   directory: LocalDirectory;
   /** Schedules to upsert at the start of every term (the declared plan). */
   declared?: readonly ScheduleSpec[];
+  /** The process's audit trail (actors/audit.ts): schedule writes and refusals go there. */
+  audit?: Audit;
 }
 
 interface State {
@@ -167,7 +170,15 @@ export function schedulesBehavior(deps: SchedulesDeps): Behavior<SchedulesMsg, S
           }
           try {
             msg.reply(
-              await handle(runner, deps.verifier, msg.op, msg.header, msg.data, ctx.clock.now()),
+              await handle(
+                runner,
+                deps.verifier,
+                msg.op,
+                msg.header,
+                msg.data,
+                ctx.clock.now(),
+                deps.audit,
+              ),
             );
             if (msg.op !== "get" && msg.op !== "list") {
               ctx.self.send({ type: "schedules.wake", epoch: runner.epoch });

@@ -17,10 +17,14 @@ import {
   DeltaTracker,
   encodeMessage,
   healthScore,
+  type InMsg,
   type NodeStatus,
+  type Opener,
   type Progress,
   type Report,
   type RunningTask,
+  SEAL_HEADER,
+  type Sealer,
   type Subjects,
   type Subscription,
   type TimerHandle,
@@ -55,6 +59,8 @@ export interface NodeDeps {
   capabilities: string[];
   pool: WorkerPool | null;
   heartbeatMs: number;
+  /** Seals what goes to the leader (and heartbeats); checks what comes from it. */
+  seals: { sealer: Sealer; opener: Opener };
 }
 
 interface Drain {
@@ -85,6 +91,10 @@ interface NodeState {
   /** Drained and gone: refuse everything. */
   left: boolean;
   subs: Subscription[];
+  /** Messages refused for a bad or missing seal since start. */
+  rejected: number;
+  /** When a refusal was last logged (one line a second at most). */
+  rejectedLoggedAt: number;
 }
 
 const encoder = new TextEncoder();
@@ -96,10 +106,13 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
   const types = [...new Set(deps.workers.flatMap((w) => w.info.types))].sort();
   const concurrency = deps.workers.reduce((n, w) => n + w.info.concurrency, 0);
 
+  const publishSealed = (subject: string, body: Uint8Array) =>
+    transport.publish(subject, body, { headers: deps.seals.sealer.seal(subject, body) });
+
   const toLeader = (msg: ToScheduler) => {
     const local = deps.directory.leader;
     if (local) local.send(msg);
-    else transport.publish(subj.report, encodeMessage(msg));
+    else publishSealed(subj.report, encodeMessage(msg));
   };
 
   const hello = (s: NodeState) =>
@@ -141,6 +154,7 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
       recentFailures: s.failures.length,
       tasksSucceeded: s.succeeded,
       tasksFailed: s.failed,
+      rejectedMessages: s.rejected,
       heartbeatAt: now,
     };
   };
@@ -149,9 +163,8 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
     const st = status(s, now, state ?? (s.draining ? "draining" : "up"));
     s.lastBeat = now;
     const delta = s.tracker.delta(st, ["node", "incarnation", "state"], true);
-    if (delta) {
-      transport.publish(subj.monitorWorker(deps.node), encoder.encode(JSON.stringify(delta)));
-    }
+    // Sealed: the leader takes a node's status as its heartbeat only from the node itself.
+    if (delta) publishSealed(subj.monitorWorker(deps.node), encoder.encode(JSON.stringify(delta)));
   };
 
   const queue = (s: NodeState, r: Report, self: ActorRef<NodeMsg>) => {
@@ -189,12 +202,30 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
         draining: null,
         left: false,
         subs: [],
+        rejected: 0,
+        rejectedLoggedAt: 0,
       };
-      const onWire = (m: { data: Uint8Array }) => {
-        try {
-          ctx.self.send(JSON.parse(new TextDecoder().decode(m.data)) as ToNode);
-        } catch {
-          ctx.log.warn("unreadable message from the scheduler");
+      const onWire = (m: InMsg) => {
+        const opened = deps.seals.opener.open(m.subject, m.data, m.header(SEAL_HEADER));
+        let msg: ToNode | null = null;
+        if (opened.ok) {
+          try {
+            msg = JSON.parse(new TextDecoder().decode(m.data)) as ToNode;
+          } catch {
+            // sealed but unreadable: refused below
+          }
+        }
+        if (msg) return void ctx.self.send(msg);
+        // Never acted on: counted, reported in the next heartbeat, logged once a second at most.
+        s.rejected++;
+        const now = ctx.clock.now();
+        if (now - s.rejectedLoggedAt >= 1_000) {
+          s.rejectedLoggedAt = now;
+          ctx.log.warn("message refused: bad or missing seal", {
+            subject: m.subject,
+            reason: opened.ok ? "malformed" : opened.reason,
+            refused: s.rejected,
+          });
         }
       };
       s.subs.push(transport.subscribe(subj.node(deps.node), onWire));

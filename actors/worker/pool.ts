@@ -22,6 +22,10 @@ export interface JobSpec {
   attempt: number;
   maxAttempts: number;
   maxResultBytes: number;
+  /** The handler's `ctx.fsRoots`; default none. */
+  fsRoots?: readonly string[];
+  /** The handler's `ctx.httpAllow`; default any. */
+  httpAllow?: readonly string[];
 }
 
 /** Main thread to pool thread. */
@@ -118,6 +122,8 @@ export class WorkerPool {
         attempt: p.job.attempt,
         maxAttempts: p.job.maxAttempts,
         maxResultBytes: p.job.maxResultBytes,
+        fsRoots: p.job.fsRoots,
+        httpAllow: p.job.httpAllow,
       };
       t.worker.postMessage(msg);
     }

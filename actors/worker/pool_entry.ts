@@ -53,6 +53,8 @@ self.onmessage = async (e: MessageEvent<ToThread>) => {
       signal: controller.signal,
       log: silentLogger,
       maxResultBytes: msg.maxResultBytes,
+      fsRoots: msg.fsRoots,
+      httpAllow: msg.httpAllow,
       onProgress: (progress) => post({ type: "progress", job: msg.job, progress }),
     });
     post({ type: "done", job: msg.job, result });

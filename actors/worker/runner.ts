@@ -46,6 +46,10 @@ export interface RunInput {
   onProgress(p: Progress): void;
   /** Largest serialised result accepted, in bytes. */
   maxResultBytes: number;
+  /** The handler's `ctx.fsRoots`: resolved roots of file jobs; default none. */
+  fsRoots?: readonly string[];
+  /** The handler's `ctx.httpAllow`: hosts network jobs may reach; default any. */
+  httpAllow?: readonly string[];
 }
 
 /** A `sleep` that rejects with the abort reason when `signal` aborts first. */
@@ -99,6 +103,8 @@ export async function runAttempt(input: RunInput): Promise<AttemptResult> {
     signal,
     log: input.log,
     sleep: abortableSleep(signal),
+    fsRoots: input.fsRoots ?? [],
+    httpAllow: input.httpAllow ?? [],
   };
   try {
     const gen = def.handler(input.payload, ctx);

@@ -50,6 +50,10 @@ export interface WorkerDeps {
   /** Least time between two progress events of one task. */
   progressIntervalMs: number;
   maxResultBytes: number;
+  /** Folders file jobs may touch, resolved (`ctx.fsRoots`); default none: they refuse. */
+  fsRoots?: readonly string[];
+  /** Hosts network jobs may reach (`ctx.httpAllow`); default any. */
+  httpAllow?: readonly string[];
 }
 
 interface Running {
@@ -191,6 +195,8 @@ export function workerBehavior(deps: WorkerDeps): Behavior<WorkerMsg, WorkerStat
               attempt: a.attempt,
               maxAttempts: a.maxAttempts,
               maxResultBytes: deps.maxResultBytes,
+              fsRoots: deps.fsRoots,
+              httpAllow: deps.httpAllow,
               signal: controller.signal,
               onProgress,
             })
@@ -203,6 +209,8 @@ export function workerBehavior(deps: WorkerDeps): Behavior<WorkerMsg, WorkerStat
               signal: controller.signal,
               log: ctx.log.with({ task: a.id }),
               maxResultBytes: deps.maxResultBytes,
+              fsRoots: deps.fsRoots,
+              httpAllow: deps.httpAllow,
               onProgress,
             });
           run.then((result) =>

@@ -3,6 +3,10 @@
  * the task types the token may submit), verified with `jose`. The one module
  * that imports jose.
  *
+ * With a JWKS (an identity provider's public keys, {@link readJwksFile}),
+ * RS256, ES256 and EdDSA tokens verify too: the header's `alg` and `kid`
+ * pick the key. HS256 tokens keep verifying against the cluster secret.
+ *
  * Verification is cached by token string (bounded, least recently used
  * first out), and a cached token is still checked against its `exp` on every
  * use, so a burst of tasks under one token costs one HMAC.
@@ -10,7 +14,14 @@
  * @module
  */
 
-import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  type JSONWebKeySet,
+  jwtVerify,
+  SignJWT,
+} from "jose";
 import { SchedulerError } from "../errors.ts";
 import type { Principal } from "../protocol/task.ts";
 
@@ -27,7 +38,17 @@ export interface VerifierOptions {
   now?: () => number;
   /** Tokens kept verified in memory (default 10,000). */
   cacheSize?: number;
+  /** Public keys (a JWKS, as {@link readJwksFile} returns) for RS256, ES256 and EdDSA tokens. */
+  jwks?: Jwks;
 }
+
+/** A JSON Web Key Set: `{"keys": [<JWK>, …]}`. */
+export interface Jwks {
+  keys: Record<string, unknown>[];
+}
+
+/** The algorithms a JWKS key may sign with. */
+export const JWKS_ALGORITHMS = ["RS256", "ES256", "EdDSA"] as const;
 
 const encoder = new TextEncoder();
 
@@ -66,11 +87,15 @@ export class TokenVerifier {
   #now: () => number;
   #cache = new Map<string, { principal: Principal; exp: number }>();
   #cacheSize: number;
+  #jwks: ReturnType<typeof createLocalJWKSet> | null;
+  #algorithms: string[];
 
   constructor(secret: string, options: VerifierOptions = {}) {
     this.#key = key(secret);
     this.#now = options.now ?? Date.now;
     this.#cacheSize = options.cacheSize ?? 10_000;
+    this.#jwks = options.jwks ? localJwks(options.jwks, "jwks") : null;
+    this.#algorithms = this.#jwks ? ["HS256", ...JWKS_ALGORITHMS] : ["HS256"];
   }
 
   /** Verify an `Authorization` header value and return who it names. */
@@ -97,21 +122,20 @@ export class TokenVerifier {
       return hit.principal;
     }
     let payload: Record<string, unknown>;
+    const jwks = this.#jwks;
     try {
-      ({ payload } = await jwtVerify(token, this.#key, {
-        algorithms: ["HS256"],
-        currentDate: new Date(this.#now()),
-        requiredClaims: ["sub", "exp"],
-      }));
+      // HS256 verifies with the cluster secret; the JWKS algorithms with the key `alg` and `kid` pick.
+      ({ payload } = await jwtVerify(
+        token,
+        (header, input) => (header.alg === "HS256" || !jwks ? this.#key : jwks(header, input)),
+        {
+          algorithms: this.#algorithms,
+          currentDate: new Date(this.#now()),
+          requiredClaims: ["sub", "exp"],
+        },
+      ));
     } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw expired(Number(err.payload.exp));
-      if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
-        throw new SchedulerError(
-          "UNAUTHENTICATED",
-          "token signature is invalid (wrong secret or altered token)",
-        );
-      }
-      throw new SchedulerError("UNAUTHENTICATED", `token rejected: ${(err as Error).message}`);
+      throw this.#rejection(err, token);
     }
     const principal = toPrincipal(payload);
     const exp = payload.exp as number;
@@ -119,6 +143,92 @@ export class TokenVerifier {
     if (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!);
     return principal;
   }
+
+  /** What went wrong, as UNAUTHENTICATED naming the problem. */
+  #rejection(err: unknown, token: string): SchedulerError {
+    if (err instanceof SchedulerError) return err;
+    if (err instanceof joseErrors.JWTExpired) return expired(Number(err.payload.exp));
+    let header: { alg?: unknown; kid?: unknown } = {};
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      // a malformed token: jose's message says so
+    }
+    const alg = JSON.stringify(header.alg ?? null);
+    const kid = typeof header.kid === "string" ? `kid ${JSON.stringify(header.kid)}` : "no kid";
+    const fail = (message: string) => new SchedulerError("UNAUTHENTICATED", message);
+    if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
+      return fail(
+        header.alg === "HS256"
+          ? "token signature is invalid (wrong secret or altered token)"
+          : `token signature is invalid (wrong key for ${kid} or altered token)`,
+      );
+    }
+    if (err instanceof joseErrors.JOSEAlgNotAllowed) {
+      return fail(
+        `token rejected: algorithm ${alg} is not accepted: use ${this.#algorithms.join(", ")}`,
+      );
+    }
+    if (err instanceof joseErrors.JWKSNoMatchingKey) {
+      return fail(`token signed by an unknown key: no key in the JWKS for ${kid} and alg ${alg}`);
+    }
+    if (err instanceof joseErrors.JWKSMultipleMatchingKeys) {
+      return fail(
+        `token rejected: several keys in the JWKS fit ${kid} and alg ${alg}: the token must name its key with kid`,
+      );
+    }
+    return fail(`token rejected: ${(err as Error).message}`);
+  }
+}
+
+/** A JWKS as jose resolves keys from it; a malformed one is a CONFIG error naming `where`. */
+function localJwks(jwks: Jwks, where: string): ReturnType<typeof createLocalJWKSet> {
+  checkJwks(jwks, where);
+  try {
+    return createLocalJWKSet(jwks as unknown as JSONWebKeySet);
+  } catch (err) {
+    throw new SchedulerError("CONFIG", `${where}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Check a JWKS: `{"keys": [...]}` of public keys. A private or symmetric key
+ * (a `d` or `k` member) is refused: this file is for verification only, and an
+ * HS key there would let anyone who reads it mint tokens.
+ */
+export function checkJwks(data: unknown, where: string): Jwks {
+  const keys = (data as { keys?: unknown } | null)?.keys;
+  if (
+    typeof data !== "object" || data === null || !Array.isArray(keys) ||
+    !keys.every((k) => typeof k === "object" && k !== null && !Array.isArray(k))
+  ) {
+    throw new SchedulerError("CONFIG", `${where} must be a JWKS: {"keys": [<JWK>, …]}`);
+  }
+  if (keys.length === 0) throw new SchedulerError("CONFIG", `${where} holds no keys`);
+  for (const [i, k] of (keys as Record<string, unknown>[]).entries()) {
+    if ("d" in k || "k" in k || k.kty === "oct") {
+      throw new SchedulerError(
+        "CONFIG",
+        `${where}: key ${i}${
+          typeof k.kid === "string" ? ` (kid ${JSON.stringify(k.kid)})` : ""
+        } is private or symmetric: a JWKS for verification holds public keys only`,
+      );
+    }
+  }
+  return data as Jwks;
+}
+
+/** Read and check a JWKS file (config key `jwks`); CONFIG naming the file when it is no good. */
+export function readJwksFile(path: string): Jwks {
+  let data: unknown;
+  try {
+    data = JSON.parse(Deno.readTextFileSync(path));
+  } catch (err) {
+    throw new SchedulerError("CONFIG", `JWKS file ${path}: ${(err as Error).message}`);
+  }
+  const jwks = checkJwks(data, `JWKS file ${path}`);
+  localJwks(jwks, `JWKS file ${path}`);
+  return jwks;
 }
 
 function expired(exp: number): SchedulerError {

@@ -30,14 +30,33 @@ export interface Config {
   capabilities: string[];
   /** Tasks the scheduler holds in memory; the rest wait in the stream. */
   maxQueue: number;
+  /** Submissions a second one user (token `sub`) may make, on average; 0: no limit. */
+  userRate: number;
+  /** Submissions one user may make at once (the token bucket's size). */
+  userBurst: number;
+  /** Tasks one user may have held by the scheduler and not ended; 0: no limit. */
+  userInFlight: number;
   /** Module paths (or URLs) of user handlers. */
   handlers: string[];
   /** JSON file of recurring-job schedules, upserted at start. */
   schedules?: string;
+  /**
+   * Folders (absolute paths) the file-touching built-in jobs (backup, cleanup,
+   * rotate-logs) may work in; none: they refuse every task. See src/fs_roots.ts.
+   */
+  fsRoots: string[];
+  /** Hosts (`name` or `name:port`) http-check may reach; none: any host. See src/http_allow.ts. */
+  httpAllow: string[];
   /** NATS URL(s), comma-separated. */
   broker: string;
   /** Whether the broker was set explicitly (then no embedded server is started). Derived. */
   brokerExplicit: boolean;
+  /** When to start an embedded nats-server: when none answers at the default address, always, or never. */
+  embedded: "auto" | "always" | "never";
+  /** User for a NATS with authorization (absent: the embedded server's credentials, or none). */
+  natsUser?: string;
+  /** Its password. */
+  natsPassword?: string;
   /** Client TLS certificate file for NATS (with `tlsKey`). */
   tlsCert?: string;
   /** Client TLS key file for NATS (with `tlsCert`). */
@@ -46,6 +65,14 @@ export interface Config {
   tlsCa?: string;
   /** HS256 secret; absent: one is generated for the session. */
   jwtSecret?: string;
+  /** JWKS file of an identity provider: RS256, ES256 and EdDSA tokens verify against its keys. */
+  jwks?: string;
+  /** Lifetime of a token from `auth.login`, seconds. */
+  loginTtlS: number;
+  /** Failed logins in a row after which a user is locked. */
+  loginMaxFailures: number;
+  /** First lockout, seconds; each further one in the same run of failures doubles (up to a day). */
+  loginLockoutS: number;
   /** Subject prefix (default none). */
   subjectPrefix: string;
   /** Stream replicas (3 on a 3-node cluster). */
@@ -272,6 +299,31 @@ export const CONFIG_KEYS: Keys<Settings> = {
     rule: int(1, 10_000_000),
     help: "tasks the scheduler holds in memory; the rest wait in the stream",
   },
+  // Per-user limits (actors/scheduler/limits.ts). The defaults never throttle one user on one
+  // leader: it checks about 13,000 submissions/s on two cores, and bench/e2e_bench.ts sends
+  // 52,000 at once as one user; a per-user in-flight cap below maxQueue would refuse such a
+  // burst, and one at or above it never bites, so the cap is off unless set.
+  userRate: {
+    env: "TASK_SCHEDULER_USER_RATE",
+    default: 20_000,
+    rule: int(0, 10_000_000),
+    help:
+      "submissions per second per user (token sub), on average; 0: no limit. The default is above what one leader can check, so only a lower value throttles",
+  },
+  userBurst: {
+    env: "TASK_SCHEDULER_USER_BURST",
+    default: 50_000,
+    rule: int(1, 100_000_000),
+    help: "submissions one user may make at once before userRate applies",
+  },
+  userInFlight: {
+    env: "TASK_SCHEDULER_USER_IN_FLIGHT",
+    default: 0,
+    shown: "0 (no limit)",
+    rule: int(0, 10_000_000),
+    help:
+      "tasks per user held by the scheduler and not ended; 0: no limit (maxQueue bounds all held tasks; a cap below it refuses one user's big burst)",
+  },
   handlers: {
     env: "TASK_SCHEDULER_HANDLERS",
     flag: "handlers",
@@ -285,6 +337,25 @@ export const CONFIG_KEYS: Keys<Settings> = {
     rule: text(PATH, "a file path", "FILE"),
     help: "JSON file of recurring-job schedules, upserted at start",
   },
+  fsRoots: {
+    env: "TASK_SCHEDULER_FS_ROOTS",
+    flag: "fs-roots",
+    default: [],
+    rule: list(/^\/[^\0]*$/, "absolute folder paths", "DIR,DIR"),
+    help: "folders backup, cleanup and rotate-logs may touch; none: they refuse every task",
+  },
+  httpAllow: {
+    env: "TASK_SCHEDULER_HTTP_ALLOW",
+    flag: "http-allow",
+    default: [],
+    shown: "any host",
+    rule: list(
+      /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/,
+      "host names or host:port",
+      "HOST,HOST:PORT",
+    ),
+    help: "hosts http-check may reach (name or name:port)",
+  },
   broker: {
     env: "TASK_SCHEDULER_MESSAGE_BROKER",
     flag: "broker",
@@ -295,6 +366,24 @@ export const CONFIG_KEYS: Keys<Settings> = {
       "URL",
     ),
     help: "NATS URL(s), comma-separated; when set, no embedded nats-server is started",
+  },
+  embedded: {
+    env: "TASK_SCHEDULER_EMBEDDED",
+    flag: "embedded",
+    default: "auto",
+    rule: oneOf("auto", "always", "never"),
+    help:
+      "embedded nats-server (locked down): auto starts one when nothing answers at the default address; always starts one at the broker address",
+  },
+  natsUser: {
+    env: "TASK_SCHEDULER_NATS_USER",
+    rule: text(/^\S{1,256}$/, "a NATS user name", "NAME"),
+    help: "user for a NATS with authorization; by default the embedded server's node credentials",
+  },
+  natsPassword: {
+    env: "TASK_SCHEDULER_NATS_PASSWORD",
+    rule: secret(1),
+    help: "password of TASK_SCHEDULER_NATS_USER",
   },
   tlsCert: {
     env: "TASK_SCHEDULER_TLS_CERT",
@@ -316,6 +405,30 @@ export const CONFIG_KEYS: Keys<Settings> = {
     shown: "generated per session",
     rule: secret(32),
     help: "HS256 secret of the tokens, at least 32 characters",
+  },
+  jwks: {
+    env: "TASK_SCHEDULER_JWKS",
+    rule: text(PATH, "a file path", "FILE"),
+    help:
+      "JWKS file of an identity provider: RS256, ES256 and EdDSA tokens verify against its keys",
+  },
+  loginTtlS: {
+    env: "TASK_SCHEDULER_LOGIN_TTL_S",
+    default: 3_600,
+    rule: int(60, 30 * 86_400),
+    help: "lifetime of a token from auth.login, seconds",
+  },
+  loginMaxFailures: {
+    env: "TASK_SCHEDULER_LOGIN_MAX_FAILURES",
+    default: 5,
+    rule: int(1, 1_000),
+    help: "failed logins in a row after which a user is locked",
+  },
+  loginLockoutS: {
+    env: "TASK_SCHEDULER_LOGIN_LOCKOUT_S",
+    default: 300,
+    rule: int(1, 86_400),
+    help: "first lockout of a user, seconds; each further one doubles, up to a day",
   },
   subjectPrefix: {
     env: "TASK_SCHEDULER_SUBJECT_PREFIX",

@@ -30,6 +30,8 @@ export interface NodeStatus {
   recentFailures: number;
   tasksSucceeded: number;
   tasksFailed: number;
+  /** Messages from the scheduler side refused for a bad or missing seal, since start. */
+  rejectedMessages: number;
   /** Epoch ms of this heartbeat. */
   heartbeatAt: number;
 }

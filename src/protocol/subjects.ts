@@ -35,6 +35,8 @@ export interface Subjects {
   readonly monitorAll: string;
   /** `monitor.snapshot`: request/reply, the full picture for a late joiner. */
   readonly monitorSnapshot: string;
+  /** `monitor.audit`: one message per refused request and per admin action (actors/audit.ts). */
+  readonly monitorAudit: string;
   /** Internal: everything the leader sends one worker node (assignments, cancels, acks, fences). */
   node(node: string): string;
   /** Internal: what worker nodes send the leader (reports, hellos, leaving). */
@@ -53,6 +55,10 @@ export interface Subjects {
   readonly schedulesAll: string;
   /** KV bucket of schedules and their state. */
   readonly schedulesBucket: string;
+  /** `auth.login`: request/reply, a user name and password for a token (any scheduler answers). */
+  readonly authLogin: string;
+  /** KV bucket of users: one entry per user with its password hash, roles and lockout state. */
+  readonly usersBucket: string;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -84,6 +90,7 @@ export function subjects(prefix = ""): Subjects {
     monitorSchedule: (name) => `${p}monitor.schedule.${name}`,
     monitorAll: `${p}monitor.>`,
     monitorSnapshot: `${p}monitor.snapshot`,
+    monitorAudit: `${p}monitor.audit`,
     node: (node) => `${p}sched.node.${node}`,
     report: `${p}sched.report`,
     nodes: `${p}sched.nodes`,
@@ -95,6 +102,8 @@ export function subjects(prefix = ""): Subjects {
     schedules: (op) => `${p}schedules.${op}`,
     schedulesAll: `${p}schedules.*`,
     schedulesBucket: `${name}sched_schedules`,
+    authLogin: `${p}auth.login`,
+    usersBucket: `${name}sched_users`,
   };
 }
 

@@ -329,6 +329,14 @@ export class MemoryTransport implements Transport {
     return Promise.resolve({ messages: st.msgs.size, lastSeq: st.lastSeq });
   }
 
+  purgeSubject(stream: string, subject: string): Promise<void> {
+    const st = this.#broker.streams.get(stream);
+    for (const m of [...(st?.msgs.values() ?? [])]) {
+      if (m.subject === subject) st!.msgs.delete(m.seq);
+    }
+    return Promise.resolve();
+  }
+
   lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {
     const st = this.#broker.streams.get(stream);
     let last: Stored | undefined;

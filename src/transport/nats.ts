@@ -61,6 +61,9 @@ export interface NatsOptions {
   timeoutMs?: number;
   /** Keep trying at start instead of failing when nothing answers. */
   waitOnFirstConnect?: boolean;
+  /** User and password, for a server with authorization (the embedded one has it). */
+  user?: string;
+  pass?: string;
 }
 
 const MS = 1_000_000;
@@ -136,6 +139,8 @@ export async function connectNats(options: NatsOptions): Promise<NatsTransport> 
     pingInterval: 10_000,
     maxPingOut: 3,
     tls: options.tls?.certFile || options.tls?.caFile ? { ...options.tls } : undefined,
+    user: options.user,
+    pass: options.pass,
   });
   try {
     // No API check here: a cluster still electing its JetStream leader is reached now and
@@ -415,6 +420,18 @@ export class NatsTransport implements Transport {
   async streamInfo(stream: string): Promise<{ messages: number; lastSeq: number }> {
     const info = await this.#jsm.streams.info(stream);
     return { messages: info.state.messages, lastSeq: info.state.last_seq };
+  }
+
+  async purgeSubject(stream: string, subject: string): Promise<void> {
+    try {
+      await this.#jsm.streams.purge(stream, { filter: subject });
+    } catch (err) {
+      throw new SchedulerError(
+        "TRANSPORT",
+        `cannot purge ${subject} from ${stream}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   async lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {

@@ -163,6 +163,8 @@ export interface Transport {
   streamInfo(stream: string): Promise<{ messages: number; lastSeq: number }>;
   /** The last message on `subject` in `stream`, or null. */
   lastMessage(stream: string, subject: string): Promise<StoredMsg | null>;
+  /** Remove every message on `subject` from `stream` (a forged result, for one). */
+  purgeSubject(stream: string, subject: string): Promise<void>;
   /** Messages in a stream, in order, optionally filtered (for rebuilds and inspection). */
   readStream(
     stream: string,

@@ -7,8 +7,9 @@ const dec = new TextDecoder();
 const DAY = 86_400_000;
 
 Deno.test("builtins - a task of each built-in type runs to succeeded through plain NATS, doing its real job", async () => {
-  await using r = await rig({ config: { workers: 2, concurrency: 4 } });
   const dir = await Deno.makeTempDir({ prefix: "ts-builtins-" });
+  // The file jobs may touch this folder only, as TASK_SCHEDULER_FS_ROOTS=<dir> would allow.
+  await using r = await rig({ config: { workers: 2, concurrency: 4, fsRoots: [dir] } });
   const http = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response("ok"),
@@ -101,4 +102,77 @@ Deno.test("builtins - a user handler loads from a module path and runs like a bu
     loadHandlers(["./no/such/module.ts"], silentLogger),
     /cannot load handler module/,
   );
+});
+
+Deno.test("builtins - a file job outside TASK_SCHEDULER_FS_ROOTS and an http-check to a host off TASK_SCHEDULER_HTTP_ALLOW fail for good: PERMISSION_DENIED, one attempt", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "ts-roots-" }));
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  const port = (http.addr as Deno.NetAddr).port;
+  try {
+    await Deno.mkdir(`${dir}/root/data`, { recursive: true });
+    await Deno.mkdir(`${dir}/elsewhere`);
+    await using r = await rig({
+      config: { fsRoots: [`${dir}/root`], httpAllow: ["allowed.invalid"] },
+    });
+    const tasks: [string, string, unknown][] = [
+      ["p-backup", "backup", { source: `${dir}/elsewhere`, target: `${dir}/root/backups` }],
+      ["p-cleanup", "cleanup", { dir: `${dir}/root/../elsewhere`, maxAgeDays: 0 }],
+      ["p-http", "http-check", { url: `http://127.0.0.1:${port}/`, timeoutMs: 2_000 }],
+    ];
+    for (const [id, type, payload] of tasks) {
+      r.client.submit(type, { id, payload, maxAttempts: 3 });
+    }
+    const results = Object.fromEntries(
+      await Promise.all(tasks.map(async ([id]) => [id, await r.client.result(id)])),
+    );
+    for (const [id] of tasks) {
+      const res = results[id];
+      assert.equal(res.state, "failed", `${id}: ${JSON.stringify(res)}`);
+      assert.equal(res.error?.code, "PERMISSION_DENIED", `${id}: ${JSON.stringify(res.error)}`);
+      assert.equal(res.attempts, 1, `${id} was retried`);
+    }
+    assert.equal(
+      results["p-backup"].error.message,
+      `backup: source "${dir}/elsewhere" is outside TASK_SCHEDULER_FS_ROOTS (${dir}/root): refused`,
+    );
+    assert.equal(
+      results["p-cleanup"].error.message,
+      `cleanup: dir "${dir}/root/../elsewhere" (resolves to "${dir}/elsewhere") is outside TASK_SCHEDULER_FS_ROOTS (${dir}/root): refused`,
+    );
+    assert.equal(
+      results["p-http"].error.message,
+      `http-check: host "127.0.0.1:${port}" is not in TASK_SCHEDULER_HTTP_ALLOW (allowed.invalid): refused`,
+    );
+    assert.deepEqual([...Deno.readDirSync(`${dir}/root`)].map((e) => e.name), ["data"]);
+  } finally {
+    await http.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("builtins - with no TASK_SCHEDULER_FS_ROOTS (the default), rotate-logs is refused at once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ts-noroots-" });
+  try {
+    await Deno.writeTextFile(`${dir}/app.log`, "z".repeat(4_096));
+    await using r = await rig();
+    r.client.submit("rotate-logs", {
+      id: "p-rotate",
+      payload: { file: `${dir}/app.log`, maxSizeKb: 1 },
+      maxAttempts: 3,
+    });
+    const res = await r.client.result("p-rotate");
+    assert.equal(res.state, "failed");
+    assert.equal(res.attempts, 1);
+    assert.deepEqual(res.error, {
+      code: "PERMISSION_DENIED",
+      message:
+        `rotate-logs: file "${dir}/app.log": no TASK_SCHEDULER_FS_ROOTS configured: file jobs are refused until it names the folders they may touch`,
+    });
+    assert.equal((await Deno.readTextFile(`${dir}/app.log`)).length, 4_096, "not rotated");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -733,6 +733,7 @@ function allSubjects(prefix: string): string[] {
     "deadLetterStream",
     "leaseBucket",
     "schedulesBucket",
+    "usersBucket",
   ]);
   return Object.entries(subjects(prefix))
     .filter(([k]) => !names.has(k))

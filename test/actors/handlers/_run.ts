@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import type { HandlerDefinition, Progress, TaskContext } from "../../../src/handler.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { abortableSleep } from "../../../actors/worker/runner.ts";
+import { resolveRoots } from "../../../src/fs_roots.ts";
 
 /** The runtime's own `sleep`, which honours the signal; re-exported for the tests. */
 export { abortableSleep };
@@ -33,6 +34,10 @@ export interface RunOptions {
   abortAfterProgress?: number;
   /** Use this controller (to abort from the test itself). */
   controller?: AbortController;
+  /** Folders file jobs may touch, as TASK_SCHEDULER_FS_ROOTS gives them; default none. */
+  fsRoots?: readonly string[];
+  /** Hosts http-check may reach, as TASK_SCHEDULER_HTTP_ALLOW gives them; default any. */
+  httpAllow?: readonly string[];
 }
 
 /** Run `def` on `payload` to the end and report what happened. Never throws for the handler. */
@@ -50,6 +55,9 @@ export async function runHandler<R>(
     signal: controller.signal,
     log: silentLogger,
     sleep: abortableSleep(controller.signal),
+    // Resolved as a node resolves its configured roots at start.
+    fsRoots: await resolveRoots(options.fsRoots ?? []),
+    httpAllow: options.httpAllow ?? [],
   };
   const timer = options.abortAfterMs === undefined
     ? undefined

@@ -26,7 +26,9 @@ Deno.test("backup - copies nested folders with contents, mtimes and links", asyn
   await Deno.utime(join(src, "a", "mid.txt"), OLD, OLD);
   await Deno.symlink("../top.txt", join(src, "a", "link"));
 
-  const run = await runHandler(definition, { source: src, target: join(tmp.path, "backups") });
+  const run = await runHandler(definition, { source: src, target: join(tmp.path, "backups") }, {
+    fsRoots: [tmp.path],
+  });
   assert.equal(run.error, undefined);
   const r = run.result!;
   assert.match(r.path, /backups\/backup_\d{8}_\d{6}_\d{3}$/);
@@ -57,7 +59,9 @@ Deno.test("backup - recreates a link to outside the source as a link, not a copy
   await Deno.writeTextFile(join(tmp.path, "outside", "secret.txt"), "not to be copied");
   await Deno.mkdir(src);
   await Deno.symlink(join(tmp.path, "outside"), join(src, "out"));
-  const run = await runHandler(definition, { source: src, target: join(tmp.path, "b") });
+  const run = await runHandler(definition, { source: src, target: join(tmp.path, "b") }, {
+    fsRoots: [tmp.path],
+  });
   assert.equal(run.error, undefined);
   assert.equal(run.result!.files, 0);
   assert.ok((await Deno.lstat(join(run.result!.path, "out"))).isSymlink);
@@ -68,8 +72,8 @@ Deno.test("backup - two backups in a row get two folders", async () => {
   await Deno.mkdir(join(tmp.path, "s"));
   await Deno.writeTextFile(join(tmp.path, "s", "f"), "x");
   const payload = { source: join(tmp.path, "s"), target: join(tmp.path, "t") };
-  const a = await runHandler(definition, payload);
-  const b = await runHandler(definition, payload);
+  const a = await runHandler(definition, payload, { fsRoots: [tmp.path] });
+  const b = await runHandler(definition, payload, { fsRoots: [tmp.path] });
   assert.notEqual(a.result!.path, b.result!.path);
   assert.equal(await Deno.readTextFile(join(b.result!.path, "f")), "x");
 });
@@ -78,7 +82,9 @@ Deno.test("backup - fails cleanly on a missing source, a file source, or a targe
   await using tmp = await tempDir();
   const missing = join(tmp.path, "missing");
   assertThrew(
-    await runHandler(definition, { source: missing, target: join(tmp.path, "t") }),
+    await runHandler(definition, { source: missing, target: join(tmp.path, "t") }, {
+      fsRoots: [tmp.path],
+    }),
     "Unrecoverable",
     "payload.source",
     missing,
@@ -86,7 +92,9 @@ Deno.test("backup - fails cleanly on a missing source, a file source, or a targe
   );
   await Deno.writeTextFile(join(tmp.path, "file"), "x");
   assertThrew(
-    await runHandler(definition, { source: join(tmp.path, "file"), target: join(tmp.path, "t") }),
+    await runHandler(definition, { source: join(tmp.path, "file"), target: join(tmp.path, "t") }, {
+      fsRoots: [tmp.path],
+    }),
     "Unrecoverable",
     "payload.source must be a folder",
   );
@@ -95,25 +103,27 @@ Deno.test("backup - fails cleanly on a missing source, a file source, or a targe
     await runHandler(definition, {
       source: join(tmp.path, "src"),
       target: join(tmp.path, "src", "bk"),
-    }),
+    }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.target must not be inside payload.source",
   );
   assertThrew(
-    await runHandler(definition, { source: join(tmp.path, "src"), target: join(tmp.path, "src") }),
+    await runHandler(definition, { source: join(tmp.path, "src"), target: join(tmp.path, "src") }, {
+      fsRoots: [tmp.path],
+    }),
     "Unrecoverable",
     "payload.target",
   );
   // Nothing was created by the failed attempts.
   assert.deepEqual([...Deno.readDirSync(tmp.path)].map((e) => e.name).sort(), ["file", "src"]);
   assertThrew(
-    await runHandler(definition, { source: "", target: "t" }),
+    await runHandler(definition, { source: "", target: "t" }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.source",
     '""',
   );
   assertThrew(
-    await runHandler(definition, { source: "s" }),
+    await runHandler(definition, { source: "s" }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.target",
     "undefined",
@@ -128,7 +138,10 @@ Deno.test("backup - stops promptly when aborted and removes the partial backup",
   for (let i = 0; i < 1500; i++) await Deno.writeFile(join(src, `f${i}`), content);
   const target = join(tmp.path, "t");
   // Reports: the scan, then each 1% copied; abort at the third (about 2% copied).
-  const run = await runHandler(definition, { source: src, target }, { abortAfterProgress: 3 });
+  const run = await runHandler(definition, { source: src, target }, {
+    fsRoots: [tmp.path],
+    abortAfterProgress: 3,
+  });
   assertAborted(run);
   assert.equal(run.progress.length, 3, "it kept reporting after the abort");
   assert.deepEqual([...Deno.readDirSync(target)], [], "the partial backup is left behind");

@@ -39,7 +39,7 @@ Deno.test("cleanup - removes old files and the folders they leave empty, keeps n
   await write(join(d, "keep", "new.txt"), "new", 0);
   await write(join(d, "gone", "deeper", "old.bin"), "123", 8);
 
-  const run = await runHandler(definition, { dir: d, maxAgeDays: 7 });
+  const run = await runHandler(definition, { dir: d, maxAgeDays: 7 }, { fsRoots: [tmp.path] });
   assert.equal(run.error, undefined);
   const r = run.result!;
   assert.equal(r.removedFiles, 3);
@@ -75,14 +75,15 @@ Deno.test("cleanup - never deletes through a symlink pointing outside the folder
   await Deno.symlink(join(outside, "precious.txt"), join(inside, "file-link"));
   await Deno.symlink(outside, join(inside, "dir-link"));
 
+  // The links lead out of the root; the scan never follows them there.
   // A fresh link to an old file: the link's own age counts, so it stays.
-  let run = await runHandler(definition, { dir: inside, maxAgeDays: 7 });
+  let run = await runHandler(definition, { dir: inside, maxAgeDays: 7 }, { fsRoots: [inside] });
   assert.equal(run.error, undefined);
   assert.equal(run.result!.removedFiles, 0);
   assert.ok(await exists(join(inside, "file-link")));
 
   // Everything goes (age 0): the links are removed as links, their targets survive.
-  run = await runHandler(definition, { dir: inside, maxAgeDays: 0 });
+  run = await runHandler(definition, { dir: inside, maxAgeDays: 0 }, { fsRoots: [inside] });
   assert.equal(run.error, undefined);
   assert.deepEqual([...run.result!.removed].sort(), ["dir-link", "file-link"]);
   assert.equal(await Deno.readTextFile(join(outside, "precious.txt")), "keep me");
@@ -93,7 +94,9 @@ Deno.test("cleanup - a dry run removes nothing and reports what would go", async
   await using tmp = await tempDir();
   await Deno.mkdir(join(tmp.path, "sub"));
   await write(join(tmp.path, "sub", "old.txt"), "abc", 9);
-  const run = await runHandler(definition, { dir: tmp.path, maxAgeDays: 7, dryRun: true });
+  const run = await runHandler(definition, { dir: tmp.path, maxAgeDays: 7, dryRun: true }, {
+    fsRoots: [tmp.path],
+  });
   assert.equal(run.error, undefined);
   assert.equal(run.result!.dryRun, true);
   assert.deepEqual(run.result!.removed, ["sub/old.txt", "sub"]);
@@ -102,7 +105,9 @@ Deno.test("cleanup - a dry run removes nothing and reports what would go", async
 
 Deno.test("cleanup - a missing folder is skipped, not an error", async () => {
   await using tmp = await tempDir();
-  const run = await runHandler(definition, { dir: join(tmp.path, "nope"), maxAgeDays: 7 });
+  const run = await runHandler(definition, { dir: join(tmp.path, "nope"), maxAgeDays: 7 }, {
+    fsRoots: [tmp.path],
+  });
   assert.equal(run.error, undefined);
   assert.equal(run.result!.removedFiles, 0);
   assert.equal(run.result!.removedDirs, 0);
@@ -112,7 +117,9 @@ Deno.test("cleanup - a missing folder is skipped, not an error", async () => {
 Deno.test("cleanup - caps the removed list at 1000 and says so", async () => {
   await using tmp = await tempDir();
   for (let i = 0; i < 1005; i++) await write(join(tmp.path, `f${i}`), "", 2);
-  const run = await runHandler(definition, { dir: tmp.path, maxAgeDays: 1 });
+  const run = await runHandler(definition, { dir: tmp.path, maxAgeDays: 1 }, {
+    fsRoots: [tmp.path],
+  });
   assert.equal(run.result!.removedFiles, 1005);
   assert.equal(run.result!.removed.length, 1000);
   assert.equal(run.result!.truncated, true);
@@ -122,6 +129,7 @@ Deno.test("cleanup - stops when aborted mid-run", async () => {
   await using tmp = await tempDir();
   for (let i = 0; i < 300; i++) await write(join(tmp.path, `f${i}`), "x", 2);
   const run = await runHandler(definition, { dir: tmp.path, maxAgeDays: 1 }, {
+    fsRoots: [tmp.path],
     abortAfterProgress: 2,
   });
   assertAborted(run);
@@ -131,45 +139,51 @@ Deno.test("cleanup - stops when aborted mid-run", async () => {
 Deno.test("cleanup - rejects bad payloads, naming the field", async () => {
   await using tmp = await tempDir();
   assertThrew(
-    await runHandler(definition, { dir: tmp.path }),
+    await runHandler(definition, { dir: tmp.path }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.maxAgeDays",
     "undefined",
   );
   assertThrew(
-    await runHandler(definition, { dir: tmp.path, maxAgeDays: -1 }),
+    await runHandler(definition, { dir: tmp.path, maxAgeDays: -1 }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.maxAgeDays",
     "-1",
   );
   assertThrew(
-    await runHandler(definition, { dir: tmp.path, maxAgeDays: "7" }),
+    await runHandler(definition, { dir: tmp.path, maxAgeDays: "7" }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.maxAgeDays",
     '"7"',
   );
   assertThrew(
-    await runHandler(definition, { dir: 1, maxAgeDays: 7 }),
+    await runHandler(definition, { dir: 1, maxAgeDays: 7 }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.dir",
     "1",
   );
   assertThrew(
-    await runHandler(definition, { dir: tmp.path, maxAgeDays: 7, dryRun: "yes" }),
+    await runHandler(definition, { dir: tmp.path, maxAgeDays: 7, dryRun: "yes" }, {
+      fsRoots: [tmp.path],
+    }),
     "Unrecoverable",
     "payload.dryRun",
     '"yes"',
   );
   // A misspelt dryRun must not silently delete.
   assertThrew(
-    await runHandler(definition, { dir: tmp.path, maxAgeDays: 7, dryrun: true }),
+    await runHandler(definition, { dir: tmp.path, maxAgeDays: 7, dryrun: true }, {
+      fsRoots: [tmp.path],
+    }),
     "Unrecoverable",
     "payload.dryrun",
     "not a cleanup field",
   );
   await Deno.writeTextFile(join(tmp.path, "f"), "");
   assertThrew(
-    await runHandler(definition, { dir: join(tmp.path, "f"), maxAgeDays: 7 }),
+    await runHandler(definition, { dir: join(tmp.path, "f"), maxAgeDays: 7 }, {
+      fsRoots: [tmp.path],
+    }),
     "Unrecoverable",
     "payload.dir must be a folder",
   );

@@ -20,6 +20,8 @@ async function runLogged(payload: unknown) {
       fields: { actor: "worker" },
     }),
     sleep: abortableSleep(controller.signal),
+    fsRoots: [],
+    httpAllow: [],
   };
   const progress: Progress[] = [];
   const gen = definition.handler(payload, ctx);
@@ -74,6 +76,8 @@ Deno.test("heartbeat - the logged line in text format names the task", async () 
     signal: controller.signal,
     log: createLogger({ sinks: [{ write: (line) => lines.push(line) }] }),
     sleep: abortableSleep(controller.signal),
+    fsRoots: [],
+    httpAllow: [],
   });
   while (!(await gen.next()).done) { /* drain */ }
   assert.equal(lines.length, 1);

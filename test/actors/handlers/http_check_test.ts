@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { definition } from "../../../actors/handlers/http_check.ts";
+import type { Unrecoverable } from "../../../src/handler.ts";
 import { assertAborted, assertProgressMonotonic, assertThrew, runHandler } from "./_run.ts";
 
 const BODY = "all good";
@@ -107,4 +108,82 @@ Deno.test("http check - rejects bad payloads, naming the field", async () => {
   for (const [payload, field, value] of bad) {
     assertThrew(await runHandler(definition, payload), "Unrecoverable", field, value);
   }
+});
+
+/** Two local servers: `a` answers /ok and redirects /to-b (and /to-a-ok) ; `b` answers /ok. */
+function twoServers(): AsyncDisposable & {
+  a: string;
+  b: string;
+  aHost: string;
+  bHost: string;
+  /** Requests `b` has had. */
+  bHits(): number;
+} {
+  let bHits = 0;
+  const b = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
+    bHits++;
+    return new Response("b");
+  });
+  const bBase = `http://127.0.0.1:${b.addr.port}`;
+  const a = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/to-b") return Response.redirect(`${bBase}/ok`, 302);
+    if (path === "/to-a-ok") {
+      return new Response(null, { status: 307, headers: { location: "/ok" } });
+    }
+    return new Response("a");
+  });
+  return {
+    a: `http://127.0.0.1:${a.addr.port}`,
+    b: bBase,
+    aHost: `127.0.0.1:${a.addr.port}`,
+    bHost: `127.0.0.1:${b.addr.port}`,
+    bHits: () => bHits,
+    async [Symbol.asyncDispose]() {
+      await a.shutdown();
+      await b.shutdown();
+    },
+  };
+}
+
+Deno.test("http check - with TASK_SCHEDULER_HTTP_ALLOW, an allowed host is checked, another refused for good", async () => {
+  await using s = twoServers();
+  const ok = await runHandler(definition, { url: `${s.a}/ok` }, { httpAllow: [s.aHost] });
+  assert.equal(ok.error, undefined);
+  assert.equal(ok.result?.status, 200);
+  // A host rule without a port allows every port of the host.
+  const anyPort = await runHandler(definition, { url: `${s.b}/ok` }, { httpAllow: ["127.0.0.1"] });
+  assert.equal(anyPort.result?.status, 200);
+
+  const refused = await runHandler(definition, { url: `${s.b}/ok` }, { httpAllow: [s.aHost] });
+  assertThrew(refused, "Unrecoverable");
+  assert.equal((refused.error as Unrecoverable).code, "PERMISSION_DENIED");
+  assert.equal(
+    (refused.error as Error).message,
+    `http-check: host "${s.bHost}" is not in TASK_SCHEDULER_HTTP_ALLOW (${s.aHost}): refused`,
+  );
+  assert.equal(s.bHits(), 1, "only the allowed check reached b");
+});
+
+Deno.test("http check - a redirect from an allowed host to a refused one fails for good, without asking it", async () => {
+  await using s = twoServers();
+  const run = await runHandler(definition, { url: `${s.a}/to-b` }, { httpAllow: [s.aHost] });
+  assertThrew(run, "Unrecoverable");
+  assert.equal((run.error as Unrecoverable).code, "PERMISSION_DENIED");
+  assert.equal(
+    (run.error as Error).message,
+    `http-check: redirect from ${s.a}/to-b to ${s.b}/ok: host "${s.bHost}" is not in TASK_SCHEDULER_HTTP_ALLOW (${s.aHost}): refused`,
+  );
+  assert.equal(s.bHits(), 0, "the refused host was never asked");
+  // Redirects that stay on allowed hosts are followed, as are all of them with no list.
+  const within = await runHandler(definition, { url: `${s.a}/to-a-ok` }, { httpAllow: [s.aHost] });
+  assert.equal(within.error, undefined);
+  assert.equal(within.result?.bytes, 1);
+  const both = await runHandler(definition, { url: `${s.a}/to-b` }, {
+    httpAllow: [s.aHost, s.bHost],
+  });
+  assert.equal(both.result?.status, 200);
+  const open = await runHandler(definition, { url: `${s.a}/to-b` });
+  assert.equal(open.result?.status, 200);
+  assert.equal(open.result?.url, `${s.a}/to-b`);
 });

@@ -16,7 +16,7 @@ Deno.test("rotate logs - keeps exactly N copies with contents shifted", async ()
   // Five generations, each over 1 KiB: "gen1" is oldest.
   for (let gen = 1; gen <= 5; gen++) {
     await Deno.writeTextFile(file, `gen${gen}\n` + "x".repeat(1100));
-    const run = await runHandler(definition, payload);
+    const run = await runHandler(definition, payload, { fsRoots: [tmp.path] });
     assert.equal(run.error, undefined);
     assert.equal(run.result!.rotated, true);
     assertProgressMonotonic(run.progress);
@@ -34,7 +34,9 @@ Deno.test("rotate logs - reports the size and the copies", async () => {
   await using tmp = await tempDir();
   const file = join(tmp.path, "a.log");
   await Deno.writeTextFile(file, "y".repeat(3 * 1024));
-  const run = await runHandler(definition, { file, maxSizeKb: 2, keep: 2 });
+  const run = await runHandler(definition, { file, maxSizeKb: 2, keep: 2 }, {
+    fsRoots: [tmp.path],
+  });
   assert.deepEqual(run.result, { rotated: true, sizeKb: 3, files: [`${file}.1`] });
 });
 
@@ -42,7 +44,7 @@ Deno.test("rotate logs - leaves a file within the size alone", async () => {
   await using tmp = await tempDir();
   const file = join(tmp.path, "small.log");
   await Deno.writeTextFile(file, "z".repeat(512));
-  const run = await runHandler(definition, { file });
+  const run = await runHandler(definition, { file }, { fsRoots: [tmp.path] });
   assert.equal(run.result!.rotated, false);
   assert.equal(run.result!.sizeKb, 0.5);
   assert.deepEqual(await names(tmp.path), ["small.log"]);
@@ -53,7 +55,7 @@ Deno.test("rotate logs - keep 1 replaces the single copy", async () => {
   const file = join(tmp.path, "one.log");
   for (const text of ["first", "second"]) {
     await Deno.writeTextFile(file, text.padEnd(2048, "."));
-    await runHandler(definition, { file, maxSizeKb: 1, keep: 1 });
+    await runHandler(definition, { file, maxSizeKb: 1, keep: 1 }, { fsRoots: [tmp.path] });
   }
   assert.deepEqual(await names(tmp.path), ["one.log", "one.log.1"]);
   assert.ok((await Deno.readTextFile(`${file}.1`)).startsWith("second"));
@@ -61,7 +63,9 @@ Deno.test("rotate logs - keep 1 replaces the single copy", async () => {
 
 Deno.test("rotate logs - a missing file is not an error", async () => {
   await using tmp = await tempDir();
-  const run = await runHandler(definition, { file: join(tmp.path, "none.log") });
+  const run = await runHandler(definition, { file: join(tmp.path, "none.log") }, {
+    fsRoots: [tmp.path],
+  });
   assert.equal(run.error, undefined);
   assert.equal(run.result!.rotated, false);
   assert.equal(run.result!.reason, "file does not exist");
@@ -71,27 +75,32 @@ Deno.test("rotate logs - rejects bad payloads, naming the field", async () => {
   await using tmp = await tempDir();
   const file = join(tmp.path, "x.log");
   assertThrew(
-    await runHandler(definition, { file, keep: 0 }),
+    await runHandler(definition, { file, keep: 0 }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.keep",
     "1 to 100",
     "0",
   );
   assertThrew(
-    await runHandler(definition, { file, keep: 101 }),
+    await runHandler(definition, { file, keep: 101 }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.keep",
     "101",
   );
   assertThrew(
-    await runHandler(definition, { file, maxSizeKb: -1 }),
+    await runHandler(definition, { file, maxSizeKb: -1 }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.maxSizeKb",
     "-1",
   );
-  assertThrew(await runHandler(definition, { file: "" }), "Unrecoverable", "payload.file", '""');
   assertThrew(
-    await runHandler(definition, { file: tmp.path }),
+    await runHandler(definition, { file: "" }, { fsRoots: [tmp.path] }),
+    "Unrecoverable",
+    "payload.file",
+    '""',
+  );
+  assertThrew(
+    await runHandler(definition, { file: tmp.path }, { fsRoots: [tmp.path] }),
     "Unrecoverable",
     "payload.file must be a regular file",
   );

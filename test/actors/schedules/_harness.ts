@@ -24,6 +24,8 @@ import {
   MemoryBroker,
   type MemoryTransport,
   mintToken,
+  RESULT_SIGNATURE,
+  ResultSigner,
   type ScheduleSpec,
   silentLogger,
   type Subjects,
@@ -35,6 +37,10 @@ import type { StoredSchedule } from "../../../actors/schedules/store.ts";
 
 /** The cluster's JWT secret in every test. */
 export const SECRET = "schedules-test-secret-0123456789abcdef";
+
+/** Results signed as a scheduler signs them. */
+const resultSigner = new ResultSigner(SECRET);
+const signed = (body: Uint8Array) => ({ [RESULT_SIGNATURE]: resultSigner.sign(body) });
 
 export const S = 1_000;
 export const MIN = 60 * S;
@@ -266,20 +272,26 @@ export class World {
 
   /** The scheduler's result of run `id`, on `tasks.result.<id>`. */
   finish(id: string, state: TerminalState = "succeeded", at = this.clock.now()): void {
-    this.transport.publish(
-      this.subj.result(id),
-      encoder.encode(JSON.stringify({ id, state, finishedAt: new Date(at).toISOString() })),
+    const body = encoder.encode(
+      JSON.stringify({ id, state, finishedAt: new Date(at).toISOString() }),
     );
+    this.transport.publish(this.subj.result(id), body, { headers: signed(body) });
+  }
+
+  /** A result nobody signed, as an outsider on an open NATS would publish it. */
+  forgeResult(id: string, state: TerminalState = "succeeded"): void {
+    const body = { id, state, finishedAt: new Date(this.clock.now()).toISOString() };
+    this.transport.publish(this.subj.result(id), encoder.encode(JSON.stringify(body)));
   }
 
   /** A result stored in RESULTS (republished on `tasks.result.<id>`), as the scheduler stores it. */
   async storeResult(id: string, state: TerminalState = "succeeded"): Promise<void> {
     const body = { id, state, finishedAt: new Date(this.clock.now()).toISOString() };
-    const ack = await this.transport.publishDurable(
-      this.subj.outcome(id),
-      encoder.encode(JSON.stringify(body)),
-      { msgId: `result:${id}` },
-    );
+    const data = encoder.encode(JSON.stringify(body));
+    const ack = await this.transport.publishDurable(this.subj.outcome(id), data, {
+      msgId: `result:${id}`,
+      headers: signed(data),
+    });
     if (!ack.ok) throw new Error(`result not stored: ${ack.message}`);
   }
 

@@ -129,7 +129,10 @@ Deno.test("demo - each job's handler does its work on the demo folder", async ()
     const results: Record<string, unknown> = {};
     for (const s of demo.schedules) {
       if (s.task.type === "system-check") continue; // slow-ish and machine dependent
-      const run = await runHandler(byType.get(s.task.type)!, s.task.payload);
+      // The demo's folder is a root, as `--demo` makes it one for its process.
+      const run = await runHandler(byType.get(s.task.type)!, s.task.payload, {
+        fsRoots: demo.roots,
+      });
       assert.equal(run.error, undefined, `${s.name}: ${run.error}`);
       results[s.name] = run.result;
     }

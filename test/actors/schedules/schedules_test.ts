@@ -213,6 +213,16 @@ Deno.test("schedules - overlap skip: a tick while the last run goes is skipped a
   });
 });
 
+Deno.test("schedules - a result nobody signed does not end a run: overlap skip goes on skipping", async () => {
+  await overlapWorld("skip", async (w) => {
+    w.forgeResult(id1); // as anybody on an open NATS could publish on tasks.result.<id>
+    await w.advance(MIN); // 00:02
+    assert.deepEqual(await w.ids(), [id1], "the forged result did not end the run");
+    assert.equal(w.deltasOf("skipped").length, 1);
+    assert.equal(w.deltasOf("run-ended").length, 0);
+  });
+});
+
 Deno.test("schedules - overlap allow: a tick fires while the last run goes", async () => {
   await overlapWorld("allow", async (w) => {
     await w.advance(MIN);

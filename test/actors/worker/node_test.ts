@@ -14,7 +14,10 @@ import {
   MemoryBroker,
   type MemoryTransport,
   type NodeStatus,
+  Opener,
   type Report,
+  SEAL_HEADER,
+  Sealer,
   type Subjects,
   subjects,
   type ToNode,
@@ -26,6 +29,9 @@ import { Harness } from "../../runtime/_harness.ts";
 import { assignment, Gates, Recorder, settle, untilAborted } from "./_harness.ts";
 
 const NODE = "n1";
+/** The cluster secret of these tests: the leader's messages over the wire are sealed with it. */
+const SEAL_SECRET = "node-test-cluster-secret-of-32-characters";
+const leaderSealer = new Sealer(SEAL_SECRET, "leader");
 const HEARTBEAT_MS = 1_000;
 const GRACE_MS = 300;
 
@@ -73,10 +79,14 @@ interface NodeRig extends AsyncDisposable {
   /** What the (fake) leader received, in process or over NATS. */
   leader: Recorder<ToScheduler>;
   deltas: Recorder<StatusDelta>;
+  /** Subjects of messages to the leader over NATS that lacked the node's seal. */
+  unsealed: string[];
   /** Every report the leader received, in order, across batches. */
   reports(): Report[];
   /** Send the node a scheduler message as the leader would, over NATS. */
   wire(msg: ToNode, subject?: string): void;
+  /** Publish on the wire as an outsider would: no seal, or the given headers. */
+  wireRaw(msg: unknown, subject?: string, headers?: Record<string, string>): void;
   assign(epoch: number, ...tasks: Assignment[]): void;
   /** The next message to the leader of this type, from index `from` on. */
   next<T extends ToScheduler["type"]>(
@@ -98,6 +108,7 @@ async function startNode(
   const directory = new LocalDirectory();
   const leader = new Recorder<ToScheduler>("leader");
   const deltas = new Recorder<StatusDelta>("deltas");
+  const unsealed: string[] = [];
   const gates = new Gates();
   const signals = new Map<string, AbortSignal>();
   const running = new Recorder<string>("running");
@@ -116,8 +127,12 @@ async function startNode(
       ack(m);
     });
   } else {
+    const opener = new Opener(SEAL_SECRET);
     transport.subscribe(subj.report, (m) => {
       const msg = JSON.parse(decoder.decode(m.data)) as ToScheduler;
+      // What the node sends over NATS is sealed by the node itself.
+      const opened = opener.open(m.subject, m.data, m.header(SEAL_HEADER));
+      if (!opened.ok || opened.sender !== NODE) unsealed.push(m.subject);
       leader.push(msg);
       ack(msg);
     });
@@ -174,6 +189,7 @@ async function startNode(
           capabilities: ["cpu", "disk"],
           pool: null,
           heartbeatMs: HEARTBEAT_MS,
+          seals: { sealer: new Sealer(SEAL_SECRET, NODE), opener: new Opener(SEAL_SECRET) },
           workers: infos.map((info, i) => ({
             info,
             ref: {
@@ -218,10 +234,15 @@ async function startNode(
     running,
     leader,
     deltas,
+    unsealed,
     reports: () =>
       leader.items.flatMap((m) => m.type === "node.reports" ? m.reports : []) as Report[],
     wire(msg, subject = subj.node(NODE)) {
-      transport.publish(subject, encoder.encode(JSON.stringify(msg)));
+      const body = encoder.encode(JSON.stringify(msg));
+      transport.publish(subject, body, { headers: leaderSealer.seal(subject, body) });
+    },
+    wireRaw(msg, subject = subj.node(NODE), headers = {}) {
+      transport.publish(subject, encoder.encode(JSON.stringify(msg)), { headers });
     },
     assign(epoch, ...tasks) {
       node.send({ type: "task.assign", epoch, leader: "L", tasks });
@@ -577,4 +598,44 @@ Deno.test("node - without a local leader, hello and batched reports go to the le
   // The four reports of one turn travel in fewer messages than reports.
   const batches = n.leader.items.filter((m) => m.type === "node.reports").length;
   assert.ok(batches < 4, `${batches} batches for 4 reports`);
+  assert.deepEqual(n.unsealed, [], "every message to the leader is sealed by the node");
+});
+
+Deno.test("node - acts on no message that is unsealed, forged, altered, redirected or replayed, and counts each", async () => {
+  await using n = await startNode();
+  const subject = n.subj.node(NODE);
+  const forgedAssign = (id: string, epoch: number) => ({
+    type: "task.assign",
+    epoch,
+    leader: "L",
+    tasks: [task(id, "ok", 900 + Number(id.slice(1)))],
+  });
+  // Unsealed, with an epoch that would cut the node off from its real leader.
+  n.wireRaw(forgedAssign("x1", 1e9), subject);
+  // Sealed with another secret.
+  const stranger = new Sealer("a-different-secret-that-is-32-chars-long", "leader");
+  const body2 = encoder.encode(JSON.stringify(forgedAssign("x2", 1e9)));
+  n.wireRaw(forgedAssign("x2", 1e9), subject, stranger.seal(subject, body2));
+  // Altered: a real seal over another body.
+  const real = encoder.encode(JSON.stringify(forgedAssign("x3", 1)));
+  n.wireRaw(forgedAssign("x4", 1e9), subject, leaderSealer.seal(subject, real));
+  // Redirected: sealed for another node's subject.
+  const other = n.subj.node("n2");
+  const body5 = encoder.encode(JSON.stringify(forgedAssign("x5", 1)));
+  n.wireRaw(forgedAssign("x5", 1), subject, leaderSealer.seal(other, body5));
+  // Garbage in the header.
+  n.wireRaw(forgedAssign("x6", 1), subject, { [SEAL_HEADER]: "v1.leader.x.1.2.abc" });
+  // A real, sealed assignment runs; the same bytes sent again (a replay) do not.
+  const body7 = encoder.encode(JSON.stringify(forgedAssign("x7", 1)));
+  const seal7 = leaderSealer.seal(subject, body7);
+  n.wireRaw(forgedAssign("x7", 1), subject, seal7);
+  await n.next("node.reports", (m) => m.reports.some((r) => r.id === "x7" && r.kind === "done"));
+  n.wireRaw(forgedAssign("x7", 1), subject, seal7);
+  const delta = await n.beat();
+  assert.equal(delta.rejectedMessages, 6);
+  // Only x7 ran, once; the epoch of 10^9 was never taken: epoch 1 assignments still run.
+  const started = n.reports().filter((r) => r.kind === "started").map((r) => r.id);
+  assert.deepEqual(started, ["x7"]);
+  n.wire({ type: "task.assign", epoch: 1, leader: "L", tasks: [task("t9", "ok", 999)] });
+  await n.next("node.reports", (m) => m.reports.some((r) => r.id === "t9" && r.kind === "done"));
 });

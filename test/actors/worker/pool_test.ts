@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { definition as compute } from "../../../actors/handlers/compute.ts";
+import { definition as context } from "./fixtures/context.ts";
 import { type PoolJob, WorkerPool } from "../../../actors/worker/pool.ts";
 import { AbortReason, type AttemptResult, runAttempt } from "../../../actors/worker/runner.ts";
 import {
@@ -13,6 +14,7 @@ import { assignment, Recorder } from "./_harness.ts";
 
 const COMPUTE = new URL("../../../actors/handlers/compute.ts", import.meta.url).href;
 const SPIN = new URL("./fixtures/spin.ts", import.meta.url).href;
+const CONTEXT = new URL("./fixtures/context.ts", import.meta.url).href;
 const MAX_RESULT = 64 * 1024;
 
 /** A compute job for the pool; `more` overrides the defaults. */
@@ -286,6 +288,53 @@ Deno.test("pool - a worker actor runs pool handlers on the pool, with progress a
     assert.deepEqual(done.result, main.outcome === "succeeded" ? main.result : "main failed");
     assert.ok(progress.length >= 1);
     assert.equal(progress.at(-1)?.progress, 1);
+  } finally {
+    await h.system.stop();
+  }
+});
+
+Deno.test("pool - a worker actor gives handlers on the pool and on its own thread the same fsRoots and httpAllow", async () => {
+  using pool = openPool(1, 1_000);
+  const h = new Harness();
+  const reports = new Recorder<Report>("reports");
+  const handlers = new Map<string, HandlerEntry>([
+    ["context", { def: context, module: CONTEXT }],
+    ["context-main", { def: { ...context, type: "context-main", pool: false } }],
+  ]);
+  const limits = { fsRoots: ["/srv/data", "/srv/backups"], httpAllow: ["127.0.0.1:8080"] };
+  const root = await h.start({
+    kind: "supervisor",
+    id: "root",
+    children: [{
+      kind: "actor",
+      id: "w0",
+      behavior: workerBehavior({
+        id: "n1/w0",
+        concurrency: 2,
+        handlers,
+        pool,
+        report: (r) => reports.push(r),
+        progress: () => {},
+        abortGraceMs: 1_000,
+        progressIntervalMs: 100,
+        maxResultBytes: MAX_RESULT,
+        ...limits,
+      }),
+    }],
+  });
+  try {
+    const tasks: [string, string, number][] = [["x1", "context", 1], ["x2", "context-main", 2]];
+    for (const [id, type, dispatch] of tasks) {
+      root.ref<WorkerMsg>("w0").send({ type: "task.assign", task: assignment(id, type, dispatch) });
+    }
+    for (const id of ["x1", "x2"]) {
+      const done = await reports.wait((r) => r.kind === "done" && r.id === id, id) as Extract<
+        Report,
+        { kind: "done" }
+      >;
+      assert.equal(done.outcome, "succeeded", JSON.stringify(done.error));
+      assert.deepEqual(done.result, limits, id);
+    }
   } finally {
     await h.system.stop();
   }
