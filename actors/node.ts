@@ -133,6 +133,8 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
   // Tokens of an identity provider verify against its JWKS besides the HS256 secret (read once).
   const verifierOptions: VerifierOptions = config.jwks ? { jwks: readJwksFile(config.jwks) } : {};
   // One sealer per process: its counter orders every sealed message this process sends.
+  const resultSigner = await ResultSigner.create(o.jwtSecret);
+  const resultVerifier = await ResultVerifier.fromSecret(o.jwtSecret);
   const seals = {
     sealer: new Sealer(o.jwtSecret, config.nodeId),
     opener: new Opener(o.jwtSecret),
@@ -271,8 +273,8 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         audit,
         seals,
         results: {
-          signer: new ResultSigner(o.jwtSecret),
-          verifier: ResultVerifier.fromSecret(o.jwtSecret),
+          signer: resultSigner,
+          verifier: resultVerifier,
         },
       }),
     });
@@ -285,6 +287,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         config,
         verifier: new TokenVerifier(o.jwtSecret, verifierOptions),
         jwtSecret: o.jwtSecret,
+        results: resultVerifier,
         directory,
         declared: o.schedules,
         audit,

@@ -24,7 +24,7 @@ import {
   mintToken,
   planTicks,
   RESULT_SIGNATURE,
-  ResultVerifier,
+  type ResultVerifier,
   type ScheduleSpec,
   type Subjects,
   type Subscription,
@@ -50,6 +50,8 @@ export interface RunnerDeps {
   config: Pick<Config, "replicas">;
   /** Secret to mint the token its submissions carry. */
   jwtSecret: string;
+  /** Checks the results of its runs: only what a scheduler signed ends a run. */
+  results: ResultVerifier;
   clock: Clock;
   log: Logger;
   /** Deliver a run's result to the actor. */
@@ -83,7 +85,7 @@ export class Runner {
 
   constructor(deps: RunnerDeps, term: Term) {
     this.#d = deps;
-    this.#results = ResultVerifier.fromSecret(deps.jwtSecret);
+    this.#results = deps.results;
     this.#term = term;
   }
 

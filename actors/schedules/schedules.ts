@@ -13,6 +13,7 @@ import {
   type Behavior,
   type Config,
   type ErrorInfo,
+  type ResultVerifier,
   SchedulerError,
   type ScheduleSpec,
   type Subjects,
@@ -55,6 +56,8 @@ export interface SchedulesDeps {
   config: Pick<Config, "replicas">;
   verifier: TokenVerifier;
   jwtSecret: string;
+  /** Checks the results of its runs (see src/auth/result_sig.ts). */
+  results: ResultVerifier;
   directory: LocalDirectory;
   /** Schedules to upsert at the start of every term (the declared plan). */
   declared?: readonly ScheduleSpec[];
@@ -101,6 +104,7 @@ export function schedulesBehavior(deps: SchedulesDeps): Behavior<SchedulesMsg, S
             subjects,
             config: deps.config,
             jwtSecret: deps.jwtSecret,
+            results: deps.results,
             clock: ctx.clock,
             log: ctx.log,
             onResult: (id, s, finishedAt, error) =>

@@ -1,13 +1,16 @@
 /**
  * Signatures on results. Every result a scheduler stores carries a header
- * `Ts-Signature: v1.<HMAC-SHA256 of the body, base64url>` with a key derived
- * from the cluster secret, and the results stream republishes it with the
- * result on `tasks.result.<id>`. A client that holds the cluster secret, or
+ * `Ts-Signature: b3.<BLAKE3 keyed hash of the body, base64url>` with a key
+ * derived from the cluster secret, and the results stream republishes it with
+ * the result on `tasks.result.<id>`. BLAKE3's keyed mode is a MAC; it is used
+ * rather than HMAC-SHA256 because it costs about 3 µs a result here against
+ * 16 µs, on the path every task takes (hash-wasm; BLAKE3 libraries exist for
+ * every language a client may be written in). A client that holds the cluster secret, or
  * just the result key derived from it (`deno task token --result-key`), can
  * tell a result a scheduler stored from one somebody else published:
  *
  * ```ts
- * const verifier = ResultVerifier.fromSecret(secret);
+ * const verifier = await ResultVerifier.fromSecret(secret);
  * nc.subscribe("tasks.result.>", (m) => {
  *   const v = verifier.verify(m.data, m.headers?.get(RESULT_SIGNATURE), lastToken(m.subject));
  *   if (!v.ok) return; // forged, altered or unsigned: not from a scheduler
@@ -21,7 +24,8 @@
  * @module
  */
 
-import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
+import { hkdfSync, timingSafeEqual } from "node:crypto";
+import { createBLAKE3, type IHasher } from "hash-wasm";
 
 /** The header that carries a result's signature. */
 export const RESULT_SIGNATURE = "Ts-Signature";
@@ -31,20 +35,33 @@ export function resultKey(secret: string): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", secret, "task-scheduler", "results v1", 32));
 }
 
-function mac(key: Uint8Array, body: Uint8Array): Buffer {
-  return createHmac("sha256", key).update(body).digest();
+/** A keyed BLAKE3 of one body at a time (the hasher is reused: no allocation per result). */
+class Mac {
+  private constructor(private readonly hasher: IHasher) {}
+
+  static async create(key: Uint8Array): Promise<Mac> {
+    return new Mac(await createBLAKE3(256, key));
+  }
+
+  of(body: Uint8Array): Uint8Array {
+    this.hasher.init();
+    this.hasher.update(body);
+    return this.hasher.digest("binary");
+  }
 }
 
 /** Signs results (schedulers). */
 export class ResultSigner {
-  #key: Uint8Array;
-  constructor(secret: string) {
-    this.#key = resultKey(secret);
+  private constructor(private readonly mac: Mac) {}
+
+  /** A signer for the cluster secret. */
+  static async create(secret: string): Promise<ResultSigner> {
+    return new ResultSigner(await Mac.create(resultKey(secret)));
   }
 
   /** The header value for a result body. */
   sign(body: Uint8Array): string {
-    return `v1.${mac(this.#key, body).toString("base64url")}`;
+    return `b3.${Buffer.from(this.mac.of(body)).toString("base64url")}`;
   }
 }
 
@@ -53,17 +70,18 @@ export type ResultProblem = "unsigned" | "forged" | "wrong-id" | "unreadable";
 
 /** Checks result signatures (clients, and schedulers meeting a result already stored). */
 export class ResultVerifier {
-  #key: Uint8Array;
+  private constructor(private readonly mac: Mac) {}
 
   /** With the result key itself (32 bytes, or its base64url form). */
-  constructor(key: Uint8Array | string) {
-    this.#key = typeof key === "string" ? new Uint8Array(Buffer.from(key, "base64url")) : key;
-    if (this.#key.length !== 32) throw new Error("a result key is 32 bytes");
+  static async create(key: Uint8Array | string): Promise<ResultVerifier> {
+    const bytes = typeof key === "string" ? new Uint8Array(Buffer.from(key, "base64url")) : key;
+    if (bytes.length !== 32) throw new Error("a result key is 32 bytes");
+    return new ResultVerifier(await Mac.create(bytes));
   }
 
   /** With the cluster secret. */
-  static fromSecret(secret: string): ResultVerifier {
-    return new ResultVerifier(resultKey(secret));
+  static fromSecret(secret: string): Promise<ResultVerifier> {
+    return ResultVerifier.create(resultKey(secret));
   }
 
   /**
@@ -75,9 +93,9 @@ export class ResultVerifier {
     header: string | undefined,
     id?: string,
   ): { ok: true; result: Record<string, unknown> } | { ok: false; reason: ResultProblem } {
-    if (!header?.startsWith("v1.")) return { ok: false, reason: "unsigned" };
+    if (!header?.startsWith("b3.")) return { ok: false, reason: "unsigned" };
     const given = Buffer.from(header.slice(3), "base64url");
-    const expected = mac(this.#key, body);
+    const expected = this.mac.of(body);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       return { ok: false, reason: "forged" };
     }

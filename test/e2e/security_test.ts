@@ -93,7 +93,7 @@ Deno.test("security - open NATS: a forged, unsealed assignment runs nothing, doe
 
 Deno.test("security - open NATS: a forged result stored before the task runs is not believed; the real one replaces it", async () => {
   await using r = await rig();
-  const verifier = ResultVerifier.fromSecret(SECRET);
+  const verifier = await ResultVerifier.fromSecret(SECRET);
   const seen: { ok: boolean; state?: unknown }[] = [];
   r.client.t.subscribe("tasks.result.victim", (m) => {
     const v = verifier.verify(m.data, m.header(RESULT_SIGNATURE), "victim");
@@ -153,7 +153,7 @@ Deno.test("security - the default embedded server: anonymous connections can sub
     await node.waitFor("node started", 30_000);
     // The tour's anonymous client: submits with a token, watches results.
     await using client = await Client.connect(`nats://127.0.0.1:${port}`);
-    const verifier = ResultVerifier.fromSecret(SECRET);
+    const verifier = await ResultVerifier.fromSecret(SECRET);
     const raw: { data: Uint8Array; sig?: string }[] = [];
     client.t.subscribe("tasks.result.victim2", (m) => {
       raw.push({ data: m.data, sig: m.header(RESULT_SIGNATURE) });

@@ -26,6 +26,7 @@ import {
   mintToken,
   RESULT_SIGNATURE,
   ResultSigner,
+  ResultVerifier,
   type ScheduleSpec,
   silentLogger,
   type Subjects,
@@ -39,7 +40,8 @@ import type { StoredSchedule } from "../../../actors/schedules/store.ts";
 export const SECRET = "schedules-test-secret-0123456789abcdef";
 
 /** Results signed as a scheduler signs them. */
-const resultSigner = new ResultSigner(SECRET);
+const resultSigner = await ResultSigner.create(SECRET);
+const resultVerifier = await ResultVerifier.fromSecret(SECRET);
 const signed = (body: Uint8Array) => ({ [RESULT_SIGNATURE]: resultSigner.sign(body) });
 
 export const S = 1_000;
@@ -159,6 +161,7 @@ export class World {
       config: { replicas: 1 },
       verifier: w.verifier,
       jwtSecret: SECRET,
+      results: resultVerifier,
       directory: w.directory,
       declared: o.declared,
     });
@@ -348,6 +351,7 @@ export class World {
       subjects: this.subj,
       config: { replicas: 1 },
       jwtSecret: SECRET,
+      results: resultVerifier,
       clock: this.clock,
       log: silentLogger,
       onResult: (id, state) => results.push({ id, state }),
