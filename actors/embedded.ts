@@ -20,6 +20,7 @@
  */
 
 import {
+  type Config,
   connectNats,
   type NatsServer,
   startNatsServer,
@@ -49,6 +50,30 @@ export async function readCredentials(dataDir: string): Promise<Credentials | nu
   } catch {
     return null;
   }
+}
+
+/** How a process of this node reaches NATS. */
+export interface NatsAccess {
+  servers: string[];
+  tls?: { certFile?: string; keyFile?: string; caFile?: string };
+  user?: string;
+  pass?: string;
+}
+
+/**
+ * The servers, TLS files and credentials of a node's processes (and of the
+ * CLIs that act as the node): the configured NATS user, else the credentials
+ * an embedded server started from this data folder wrote, else none.
+ */
+export async function natsAccess(config: Config): Promise<NatsAccess> {
+  // A CA alone is TLS without a client certificate (a private CA); a cert and key add mTLS.
+  const tls = config.tlsCert || config.tlsCa
+    ? { certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa }
+    : undefined;
+  const servers = config.broker.split(",");
+  if (config.natsUser) return { servers, tls, user: config.natsUser, pass: config.natsPassword };
+  const local = await readCredentials(config.dataDir);
+  return local ? { servers, tls, user: local.user, pass: local.password } : { servers, tls };
 }
 
 /** What an anonymous connection to the embedded server may do (the `client` user). */

@@ -23,19 +23,13 @@ import {
   type NatsTransport,
   SchedulerError,
   type ScheduleSpec,
-  type Subjects,
   subjects,
   USAGE,
 } from "../src/mod.ts";
 import { RotatingFileSink } from "../src/log_file.ts";
-import {
-  anonymousCanUseInternal,
-  credentialsFile,
-  readCredentials,
-  startEmbedded,
-} from "./embedded.ts";
+import { anonymousCanUseInternal, credentialsFile, natsAccess, startEmbedded } from "./embedded.ts";
 import { startNode } from "./node.ts";
-import { type Demo, startDemo } from "./schedules/demo.ts";
+import { type Demo, removeDemoSchedules, startDemo, triggerDemo } from "./schedules/demo.ts";
 import { describePlan, loadPlan } from "./schedules/plan.ts";
 
 async function main(): Promise<number> {
@@ -253,26 +247,11 @@ async function connect(
   config: Config,
   log: Logger,
 ): Promise<{ transport: NatsTransport; embedded: NatsServer | null } | null> {
-  const servers = config.broker.split(",");
-  // A CA alone is TLS without a client certificate (a private CA); a cert and key add mTLS.
-  const tls = config.tlsCert || config.tlsCa
-    ? { certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa }
-    : undefined;
-  const local = config.natsUser ? null : await readCredentials(config.dataDir);
-  const auth = config.natsUser
-    ? { user: config.natsUser, pass: config.natsPassword }
-    : local
-    ? { user: local.user, pass: local.password }
-    : {};
+  const access = await natsAccess(config);
+  const { servers, tls } = access;
   if (config.embedded !== "always") {
     try {
-      const transport = await connectNats({
-        servers,
-        name: config.nodeId,
-        tls,
-        timeoutMs: 1_500,
-        ...auth,
-      });
+      const transport = await connectNats({ ...access, name: config.nodeId, timeoutMs: 1_500 });
       log.info("connected to NATS", { server: transport.name });
       if (
         await anonymousCanUseInternal(
@@ -326,57 +305,6 @@ async function connect(
     pass: credentials.password,
   });
   return { transport, embedded: server };
-}
-
-/** Trigger every demo schedule once, retrying while no scheduler leads yet (up to 20 s). */
-async function triggerDemo(
-  transport: NatsTransport,
-  subj: Subjects,
-  secret: string,
-  demo: Demo,
-  log: Logger,
-): Promise<void> {
-  const token = await mintToken(secret, { sub: "demo", roles: ["admin"], ttlSec: 60 });
-  const enc = new TextEncoder();
-  const dec = new TextDecoder();
-  const until = Date.now() + 20_000;
-  for (const s of demo.schedules) {
-    for (let delay = 100;; delay = Math.min(2_000, delay * 2)) {
-      const answer = await transport.request(
-        subj.schedules("trigger"),
-        enc.encode(JSON.stringify({ name: s.name })),
-        { headers: { Authorization: `Bearer ${token}` }, timeoutMs: 2_000 },
-      ).then((m) => JSON.parse(dec.decode(m.data)) as { ok: boolean; error?: { message: string } })
-        .catch((err) => ({ ok: false, error: { message: String(err) } }));
-      if (answer.ok) break;
-      if (Date.now() > until) {
-        log.warn("demo job not triggered", { name: s.name, error: answer.error?.message });
-        break;
-      }
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
-}
-
-/** The demo's folder goes away with it: so do its schedules, or they would fire at nothing. */
-async function removeDemoSchedules(
-  transport: NatsTransport,
-  subj: Subjects,
-  secret: string,
-  demo: Demo,
-  log: Logger,
-): Promise<void> {
-  const token = await mintToken(secret, { sub: "demo", roles: ["admin"], ttlSec: 60 });
-  const enc = new TextEncoder();
-  await Promise.all(
-    demo.schedules.map((s) =>
-      transport.request(subj.schedules("delete"), enc.encode(JSON.stringify({ name: s.name })), {
-        headers: { Authorization: `Bearer ${token}` },
-        timeoutMs: 2_000,
-      }).catch((err) => log.warn("demo schedule not removed", { name: s.name, error: String(err) }))
-    ),
-  );
-  log.info("demo schedules removed", { schedules: demo.schedules.length });
 }
 
 export { main };

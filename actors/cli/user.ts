@@ -37,7 +37,7 @@ import {
   UserStore,
 } from "../../src/mod.ts";
 import { DECLARED } from "../../src/config/keys.ts";
-import { readCredentials } from "../embedded.ts";
+import { natsAccess } from "../embedded.ts";
 
 const USAGE = `Usage: deno task user <command> [options]
 
@@ -189,25 +189,10 @@ function checked<T>(fn: () => T): T {
 }
 
 async function connect(config: Config): Promise<NatsTransport> {
-  const tls = config.tlsCert || config.tlsCa
-    ? { certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa }
-    : undefined;
-  // As the node: the configured NATS user, else the embedded server's node credentials from the
-  // data folder (its anonymous client user may not touch the users bucket).
-  const local = config.natsUser ? null : await readCredentials(config.dataDir);
-  const auth = config.natsUser
-    ? { user: config.natsUser, pass: config.natsPassword }
-    : local
-    ? { user: local.user, pass: local.password }
-    : {};
+  // As the node: its anonymous client user may not touch the users bucket.
+  const access = await natsAccess(config);
   try {
-    return await connectNats({
-      servers: config.broker.split(","),
-      name: "task-scheduler-user",
-      tls,
-      timeoutMs: 3_000,
-      ...auth,
-    });
+    return await connectNats({ ...access, name: "task-scheduler-user", timeoutMs: 3_000 });
   } catch (err) {
     throw new SchedulerError(
       "TRANSPORT",

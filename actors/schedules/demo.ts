@@ -22,7 +22,15 @@
  */
 
 import { join } from "node:path";
-import type { ScheduleJson } from "../../src/schedule/spec.ts";
+import {
+  type Logger,
+  mintToken,
+  type ScheduleJson,
+  type Subjects,
+  type Transport,
+} from "../../src/mod.ts";
+
+const encoder = new TextEncoder();
 
 /** A running demo. */
 export interface Demo {
@@ -218,4 +226,76 @@ export async function startDemo(dir?: string): Promise<Demo> {
     await Deno.remove(made, { recursive: true }).catch(() => {});
     throw err;
   }
+}
+
+/** `schedules.<op>` for one demo schedule, as an admin; the reply, or the error as a reply. */
+async function ask(
+  transport: Transport,
+  subj: Subjects,
+  token: string,
+  op: string,
+  name: string,
+): Promise<{ ok: boolean; error?: { message: string } }> {
+  try {
+    const m = await transport.request(
+      subj.schedules(op),
+      encoder.encode(JSON.stringify({ name })),
+      {
+        headers: { Authorization: `Bearer ${token}` },
+        timeoutMs: 2_000,
+      },
+    );
+    return JSON.parse(new TextDecoder().decode(m.data));
+  } catch (err) {
+    return { ok: false, error: { message: String(err) } };
+  }
+}
+
+const adminToken = (secret: string) =>
+  mintToken(secret, { sub: "demo", roles: ["admin"], ttlSec: 60 });
+
+/** Trigger every demo schedule once, retrying while no scheduler leads yet (up to 20 s). */
+export async function triggerDemo(
+  transport: Transport,
+  subj: Subjects,
+  secret: string,
+  demo: Demo,
+  log: Logger,
+): Promise<void> {
+  const token = await adminToken(secret);
+  const until = Date.now() + 20_000;
+  for (const s of demo.schedules) {
+    for (let delay = 100;; delay = Math.min(2_000, delay * 2)) {
+      const answer = await ask(transport, subj, token, "trigger", s.name);
+      if (answer.ok) break;
+      if (Date.now() > until) {
+        log.warn("demo job not triggered", { name: s.name, error: answer.error?.message });
+        break;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** The demo's folder goes away with it: so do its schedules, or they would fire at nothing. */
+export async function removeDemoSchedules(
+  transport: Transport,
+  subj: Subjects,
+  secret: string,
+  demo: Demo,
+  log: Logger,
+): Promise<void> {
+  const token = await adminToken(secret);
+  const answers = await Promise.all(
+    demo.schedules.map((s) => ask(transport, subj, token, "delete", s.name)),
+  );
+  answers.forEach((a, i) => {
+    if (!a.ok) {
+      log.warn("demo schedule not removed", {
+        name: demo.schedules[i].name,
+        error: a.error?.message,
+      });
+    }
+  });
+  log.info("demo schedules removed", { schedules: answers.filter((a) => a.ok).length });
 }
