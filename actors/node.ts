@@ -298,7 +298,13 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
       kind: "actor",
       id: "auth",
       mailbox: { capacity: 1_000 },
-      behavior: loginBehavior({ transport, subjects: subj, config, jwtSecret: o.jwtSecret }),
+      behavior: loginBehavior({
+        transport,
+        subjects: subj,
+        config,
+        jwtSecret: o.jwtSecret,
+        audit,
+      }),
     });
   }
   root = await system.start({

@@ -22,6 +22,7 @@ import {
   type Behavior,
   cleared,
   type Config,
+  type ErrorCode,
   type ErrorInfo,
   hashPassword,
   isUserName,
@@ -41,6 +42,7 @@ import {
   UserStore,
   verifyPassword,
 } from "../../src/mod.ts";
+import type { Audit } from "../audit.ts";
 
 /** The one message: a login request as it arrived. */
 export interface LoginMsg {
@@ -62,6 +64,8 @@ export interface LoginDeps {
   jwtSecret: string;
   /** The users (tests); default: the deployment's users bucket, opened on the first login. */
   store?: UserStore;
+  /** Where refused logins are recorded (who tried, as which name, and why; never the password). */
+  audit?: Audit;
 }
 
 interface State {
@@ -69,6 +73,16 @@ interface State {
   store: UserStore | null;
   /** A hash no password matches, with the current parameters: what an unknown name is checked against. */
   dummy: string;
+}
+
+/** The name a login asked for, for the audit trail (never the password); null when unreadable. */
+function claimedName(data: Uint8Array): string | null {
+  try {
+    const name = (JSON.parse(new TextDecoder().decode(data)) as { name?: unknown }).name;
+    return typeof name === "string" ? name.slice(0, 64) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The message of a wrong name or password: the same for both. */
@@ -275,6 +289,18 @@ export function loginBehavior(deps: LoginDeps): Behavior<LoginMsg, State> {
         ctx.clock.now(),
       );
       msg.reply(done.reply);
+      const reply = done.reply as { ok?: boolean; error?: { code?: ErrorCode; message?: string } };
+      if (!reply.ok) {
+        const name = claimedName(msg.data);
+        deps.audit?.record({
+          who: null,
+          action: "auth.login",
+          target: name,
+          outcome: "denied",
+          code: reply.error?.code,
+          message: reply.error?.message,
+        });
+      }
       await done.after?.().catch((err) =>
         ctx.log.warn("recording a login in the users bucket failed", { error: String(err) })
       );

@@ -104,6 +104,27 @@ Deno.test("login e2e - a wrong password and an unknown user get the same answer;
   }
 });
 
+Deno.test("login e2e - a refused login goes on the audit trail with the name and the reason, never the password", async () => {
+  await using r = await rig();
+  await addUser(r, "dave", "dave-password", ["viewer"]);
+  const raw: Uint8Array[] = [];
+  r.client.t.subscribe("monitor.audit", (m) => raw.push(m.data));
+  await r.client.t.flush();
+  const reply = await login(r, "dave", "not-daves-password-123");
+  assert.equal(reply.ok, false);
+  const deadline = Date.now() + 5_000;
+  while (!raw.some((d) => dec.decode(d).includes('"auth.login"'))) {
+    if (Date.now() > deadline) throw new Error("no audit event for the refused login");
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  const text = raw.map((d) => dec.decode(d)).find((t) => t.includes('"auth.login"'))!;
+  const event = JSON.parse(text);
+  assert.equal(event.target, "dave");
+  assert.equal(event.outcome, "denied");
+  assert.equal(event.code, "UNAUTHENTICATED");
+  assert.ok(!text.includes("not-daves-password-123"), "the password never reaches the trail");
+});
+
 Deno.test("login e2e - logins are answered while the leading scheduler goes away", async () => {
   await using r = await rig();
   await addUser(r, "carol", "carol-password", ["viewer"]);
