@@ -326,7 +326,8 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
               if (r.outcome === "succeeded") {
                 s.succeeded++;
                 s.successes.push(t);
-              } else {
+              } else if (r.outcome !== "cancelled") {
+                // A cancel is the user's doing, not a failure of this node: no mark on its health.
                 s.failed++;
                 s.failures.push(t);
               }

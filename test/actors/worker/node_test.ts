@@ -639,3 +639,24 @@ Deno.test("node - acts on no message that is unsealed, forged, altered, redirect
   n.wire({ type: "task.assign", epoch: 1, leader: "L", tasks: [task("t9", "ok", 999)] });
   await n.next("node.reports", (m) => m.reports.some((r) => r.id === "t9" && r.kind === "done"));
 });
+
+Deno.test("node - a cancelled task does not count as a failure of the node or lower its health", async () => {
+  await using n = await startNode();
+  n.assign(1, task("c1", "hold", 31));
+  await n.running.wait((id) => id === "c1", "c1 running");
+  n.node.send({
+    type: "task.cancel",
+    epoch: 1,
+    id: "c1",
+    dispatch: 31,
+    reason: "cancelled by alice",
+  });
+  const done = await n.next("node.reports", (m) => m.reports.some((r) => r.kind === "done"));
+  const outcome = done.reports.find((r) => r.kind === "done") as Extract<Report, { kind: "done" }>;
+  assert.equal(outcome.outcome, "cancelled");
+  const delta = await n.beat();
+  const all = Object.assign({}, ...n.deltas.items, delta) as StatusDelta;
+  assert.equal(all.tasksFailed, 0);
+  assert.equal(all.recentFailures, 0);
+  assert.ok((all.health ?? 0) >= 90, `health ${all.health}`);
+});
