@@ -32,6 +32,9 @@ import { startNode } from "./node.ts";
 import { type Demo, removeDemoSchedules, startDemo, triggerDemo } from "./schedules/demo.ts";
 import { describePlan, loadPlan } from "./schedules/plan.ts";
 
+/** Signals within this long of the first are copies of it (process group, `deno task`). */
+const DUPLICATE_SIGNAL_MS = 1_000;
+
 async function main(): Promise<number> {
   const atExit: (() => Promise<void>)[] = [];
   try {
@@ -222,10 +225,19 @@ List them:    nats req schedules.list '{}' -H "Authorization:Bearer $TOKEN"
     signal: outcome,
     graceMs: config.shutdownGraceMs,
   });
-  // A second signal stops at once.
+  // A later, deliberate second signal stops at once. Copies of the first one are not that: Ctrl-C
+  // and systemd signal the whole process group, and `deno task` passes its copy on as well, so the
+  // same stop arrives two or three times within moments.
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-  const hard = () => Deno.exit(1);
-  for (const s of signals) Deno.addSignalListener(s, hard);
+  const firstAt = Date.now();
+  const hard = (sig: string) => () => {
+    if (Date.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
+    log.warn("second signal: stopping at once, without finishing or handing back tasks", {
+      signal: sig,
+    });
+    Deno.exit(1);
+  };
+  for (const s of signals) Deno.addSignalListener(s, hard(s));
   if (demo) await removeDemoSchedules(transport, node.subjects, secret, demo, log);
   const { handedBack } = await node.shutdown();
   if (handedBack.length) log.info("handed back to the scheduler", { tasks: handedBack.length });
