@@ -160,3 +160,14 @@ export async function checkPath(
   }
   return real;
 }
+
+/** Is there anything (a file, a folder, a link, even a dangling one) at `path`? */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}

@@ -20,7 +20,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { show } from "../../src/errors.ts";
-import { checkPath, realPathOf } from "../../src/fs_roots.ts";
+import { checkPath, pathExists as exists, realPathOf } from "../../src/fs_roots.ts";
 import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
 import { intField, numberField, pathField, payloadObject } from "./_payload.ts";
 
@@ -56,16 +56,6 @@ export function parseRotateLogsPayload(payload: unknown): Required<RotateLogsPay
     maxSizeKb: numberField(p, "maxSizeKb", { min: 0 }, 1024),
     keep: intField(p, "keep", 1, MAX_KEEP, 3),
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 async function existingCopies(file: string, keep: number): Promise<string[]> {

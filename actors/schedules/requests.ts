@@ -21,7 +21,7 @@ import {
 } from "../../src/mod.ts";
 import { type Audit, outcomeOf } from "../audit.ts";
 import type { Runner } from "./runner.ts";
-import { freshState, type Item } from "./store.ts";
+import { freshState, type Item, type ScheduleState } from "./store.ts";
 
 /** The operations on `schedules.<op>`. */
 export const OPS = ["put", "delete", "pause", "resume", "trigger", "get", "list"] as const;
@@ -129,6 +129,23 @@ function sameTimetable(a: ScheduleSpec, b: ScheduleSpec): boolean {
     JSON.stringify([b.timing, b.tz, b.start, b.end, b.jitterMs]);
 }
 
+/** Pause or resume: the ticks due while paused will count as missed (`missedUntil`). */
+function setPaused(state: ScheduleState, paused: boolean, now: number): void {
+  state.paused = paused;
+  state.pausedAt = paused ? now : undefined;
+  if (!paused) state.missedUntil = now;
+}
+
+/** Store a changed schedule, or tell the caller it changed meanwhile. */
+async function store(runner: Runner, item: Item): Promise<void> {
+  if (!(await runner.persist(item))) {
+    throw new SchedulerError(
+      "INTERNAL",
+      `schedule ${show(item.spec.name)} changed meanwhile; try again`,
+    );
+  }
+}
+
 /**
  * Create or replace a schedule. Putting the same spec again changes nothing.
  * A new timetable starts from now (no catch-up of ticks the old one had); the
@@ -150,20 +167,11 @@ export async function upsert(
     state.settledUntil = Math.max(now, state.settledUntil);
     state.buffered = null;
   }
-  if (old && old.spec.paused !== spec.paused) {
-    state.paused = spec.paused;
-    state.pausedAt = spec.paused ? now : undefined;
-    if (!spec.paused) state.missedUntil = now;
-  }
+  if (old && old.spec.paused !== spec.paused) setPaused(state, spec.paused, now);
   state.updatedAt = now;
   const item: Item = { spec, json, state, revision: old?.revision ?? 0, next: null };
   runner.items.set(spec.name, item);
-  if (!(await runner.persist(item))) {
-    throw new SchedulerError(
-      "INTERNAL",
-      `schedule ${show(spec.name)} changed meanwhile; try again`,
-    );
-  }
+  await store(runner, item);
   runner.delta(spec.name, { event: old ? "updated" : "created", paused: state.paused });
   return { item, created: !old, changed: true };
 }
@@ -261,20 +269,11 @@ async function answer(
       const given = note(body); // checked before anything changes
       const s = item.state;
       const pause = op === "pause";
-      if (s.paused !== pause) {
-        s.paused = pause;
-        s.pausedAt = pause ? now : undefined;
-        if (!pause) s.missedUntil = now;
-      }
+      if (s.paused !== pause) setPaused(s, pause, now);
       // A pause's note says why it is paused: it goes when the pause does, unless a new one is given.
       s.note = given ?? (pause ? s.note : undefined);
       s.updatedAt = now;
-      if (!(await runner.persist(item))) {
-        throw new SchedulerError(
-          "INTERNAL",
-          `schedule ${show(item.spec.name)} changed meanwhile; try again`,
-        );
-      }
+      await store(runner, item);
       runner.delta(item.spec.name, {
         event: pause ? "paused" : "resumed",
         note: s.note,

@@ -11,6 +11,7 @@
  */
 
 import assert from "node:assert/strict";
+import { pathExists as exists } from "../../src/fs_roots.ts";
 import {
   connectNats,
   freePort,
@@ -34,10 +35,6 @@ async function oldFile(): Promise<{ dir: string; file: string }> {
   const old = new Date(Date.now() - 10 * DAY);
   await Deno.utime(file, old, old);
   return { dir, file };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 function forgedAssign(dir: string) {

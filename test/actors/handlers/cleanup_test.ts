@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { pathExists as exists } from "../../../src/fs_roots.ts";
 import { join } from "node:path";
 import { definition } from "../../../actors/handlers/cleanup.ts";
 import {
@@ -15,16 +16,6 @@ const daysAgo = (n: number) => new Date(Date.now() - n * DAY);
 async function write(path: string, text: string, ageDays: number): Promise<void> {
   await Deno.writeTextFile(path, text);
   await Deno.utime(path, daysAgo(ageDays), daysAgo(ageDays));
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 Deno.test("cleanup - removes old files and the folders they leave empty, keeps new ones", async () => {

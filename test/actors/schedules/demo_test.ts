@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { pathExists as exists } from "../../../src/fs_roots.ts";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { builtinHandlers } from "../../../actors/handlers/mod.ts";
 import { LOG_APPEND_MS, OLD_FILE_AGE_DAYS, startDemo } from "../../../actors/schedules/demo.ts";
@@ -7,16 +8,6 @@ import { runHandler } from "../handlers/_run.ts";
 
 const DAY_MS = 86_400_000;
 const PATH_FIELDS = ["source", "target", "dir", "file", "path"];
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
 
 function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
