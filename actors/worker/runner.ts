@@ -110,6 +110,8 @@ export async function runAttempt(input: RunInput): Promise<AttemptResult> {
     const gen = def.handler(input.payload, ctx);
     for (;;) {
       const step = await gen.next();
+      // A handler that caught its abort and returned anyway was still stopped: say why.
+      if (step.done && signal.aborted) return classify(signal.reason, signal);
       if (step.done) return checkResult(step.value, input.maxResultBytes);
       if (signal.aborted) {
         await gen.return(undefined as never).catch(() => {});
