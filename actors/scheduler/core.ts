@@ -350,7 +350,11 @@ export class SchedulerCore {
       for (const t of w.types) this.#types.add(t);
     }
     for (const old of this.workers.workersOf(node)) {
-      if (!seen.has(old.id)) this.workers.remove(old.id);
+      if (seen.has(old.id)) continue;
+      // A worker the node no longer has: what it was running will never report.
+      this.#requeueRunning((e) => e.worker === old.id, `worker ${old.id} is gone from ${node}`);
+      this.workers.remove(old.id);
+      this.#nodeOfWorker.delete(old.id);
     }
     this.#schedulePump();
   }
@@ -371,9 +375,21 @@ export class SchedulerCore {
    * was running back in the queue, without charging the attempt.
    */
   nodeGone(node: string, reason: string): string[] {
+    const requeued = this.#requeueRunning((e) => e.node === node, reason);
+    for (const w of this.workers.workersOf(node)) {
+      this.workers.remove(w.id);
+      this.#nodeOfWorker.delete(w.id);
+    }
+    for (const [id, a] of this.#adopt) if (a.node === node) this.#adopt.delete(id);
+    this.#schedulePump();
+    return requeued;
+  }
+
+  /** Put the running tasks that `lost` picks back in the queue, without charging the attempt. */
+  #requeueRunning(lost: (e: TaskEntry) => boolean, reason: string): string[] {
     const requeued: string[] = [];
     for (const e of this.tasks.values()) {
-      if (e.node !== node || (e.state !== "dispatched" && e.state !== "running")) continue;
+      if ((e.state !== "dispatched" && e.state !== "running") || !lost(e)) continue;
       this.#record(e, "lost", { code: "ABANDONED", message: reason });
       e.attempts--;
       e.dispatch = 0;
@@ -386,12 +402,6 @@ export class SchedulerCore {
       }
       if (this.#requeue(e)) requeued.push(e.id);
     }
-    for (const w of this.workers.workersOf(node)) {
-      this.workers.remove(w.id);
-      this.#nodeOfWorker.delete(w.id);
-    }
-    for (const [id, a] of this.#adopt) if (a.node === node) this.#adopt.delete(id);
-    this.#schedulePump();
     return requeued;
   }
 

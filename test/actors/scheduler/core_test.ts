@@ -432,3 +432,26 @@ Deno.test("scheduler core - resultStored acks the submission once and forgets th
   assert.equal(w.core.stats.held, 0);
   assert.equal(w.core.stats.finished, 1);
 });
+
+Deno.test("scheduler core - a node that registers again without one of its workers gets that worker's task back in the queue", () => {
+  const w = new World();
+  w.node("n1", ["n1/0", 1], ["n1/1", 1]);
+  w.submit("a");
+  w.submit("b");
+  const sent = w.pump();
+  assert.equal(sent.length, 2);
+  const onGone = sent.find((s) => s.worker === "n1/1")!;
+  const onKept = sent.find((s) => s.worker === "n1/0")!;
+  w.start(onGone);
+  w.node("n1", ["n1/0", 1]);
+  assert.equal(w.core.status(onGone.id)?.state, "queued", "the gone worker's task is queued again");
+  assert.equal(w.core.stats.running, 1);
+  w.done(onKept, "succeeded");
+  const [again] = w.pump();
+  assert.equal(again.id, onGone.id);
+  assert.equal(again.worker, "n1/0");
+  assert.equal(again.attempt, 1, "the lost run is not charged as an attempt");
+  assert.equal(w.done(onGone, "succeeded"), false, "a late word from the gone worker is stale");
+  assert.equal(w.done(again, "succeeded"), true);
+  assert.equal(w.resultsOf(onGone.id).length, 1);
+});
