@@ -42,7 +42,7 @@ import { loginBehavior } from "./auth/login.ts";
 import { builtinHandlers } from "./handlers/mod.ts";
 import { LocalDirectory } from "./directory.ts";
 import { monitorBehavior, type MonitorMsg } from "./monitor/monitor.ts";
-import { schedulerBehavior } from "./scheduler/scheduler.ts";
+import { schedulerBehavior, schedulerEventLog } from "./scheduler/scheduler.ts";
 import { schedulesBehavior } from "./schedules/schedules.ts";
 import { streamSpecs } from "./streams.ts";
 import { nodeBehavior, type NodeMsg } from "./worker/node.ts";
@@ -271,6 +271,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         },
         knownTypes: new Set(builtinHandlers.map((h) => h.type)),
         audit,
+        onEvent: schedulerEventLog(log.with({ actor: "scheduler" })),
         seals,
         results: {
           signer: resultSigner,

@@ -18,13 +18,16 @@ export function streamSpecs(subj: Subjects, replicas: number): StreamSpec[] {
       replicas,
     },
     // One result per task id, kept a week, readable later; each stored result
-    // is republished on tasks.result.<id>, so subscribers see each once.
+    // is republished on tasks.result.<id>, so subscribers see each once. A
+    // second result for an id is refused by the stream itself (discard new per
+    // subject), so no compare-and-set header travels with the republished copy.
     {
       name: subj.resultsStream,
       subjects: [subj.outcomeAll],
       republish: { src: subj.outcomeAll, dest: subj.resultAll },
       retention: "limits",
       maxMsgsPerSubject: 1,
+      discard: "new-per-subject",
       maxAgeMs: 7 * 86_400_000,
       duplicateWindowMs: 120_000,
       replicas,

@@ -207,6 +207,11 @@ export class SchedulerCore {
     this.#schedulePump();
   }
 
+  /** Forget a finished id (a rejected one, so that it may be used again). */
+  forget(id: string): void {
+    if (!this.tasks.has(id)) this.recent.delete(id);
+  }
+
   /** Is this id active or recently finished? */
   knows(id: string): TaskState | undefined {
     return this.tasks.get(id)?.state ?? this.recent.get(id);
@@ -216,7 +221,9 @@ export class SchedulerCore {
 
   /**
    * Accept a validated, authorised submission. `deps` gives the terminal
-   * state of dependencies the caller looked up outside memory.
+   * state of dependencies the caller looked up outside memory; `storedAt` is
+   * when the stream stored it, which stays the task's `submittedAt` however
+   * many leaders it meets (never later than now, should clocks disagree).
    */
   submit(
     draft: SubmissionDraft,
@@ -224,6 +231,7 @@ export class SchedulerCore {
     seq: number,
     msg: Settle,
     deps: ReadonlyMap<string, TerminalState | "unknown"> = new Map(),
+    storedAt?: number,
   ): void {
     const existing = this.tasks.get(draft.id);
     if (existing) {
@@ -264,7 +272,7 @@ export class SchedulerCore {
       needs,
       needsKey,
       owner: principal.sub,
-      submittedAt: now,
+      submittedAt: storedAt === undefined ? now : Math.min(storedAt, now),
       state: "queued",
       attempts: 0,
       dispatch: 0,
@@ -520,7 +528,9 @@ export class SchedulerCore {
 
   #stale(node: string, r: Report, why: string): false {
     this.stats.stale++;
-    if (r.kind !== "progress") {
+    // Progress and hand-backs of runs this leader already took back (a fenced or
+    // lost node returning its work) are expected: only a late start or outcome is news.
+    if (r.kind === "started" || r.kind === "done") {
       this.#fx.event("stale", { task: r.id, node, dispatch: r.dispatch, kind: r.kind, why });
     }
     return false;

@@ -14,6 +14,7 @@ import {
   authorize,
   type Behavior,
   encodeMessage,
+  type Logger,
   SchedulerError,
   type ToNode,
 } from "../../src/mod.ts";
@@ -34,6 +35,20 @@ import {
 } from "./types.ts";
 
 export { tasksConsumer } from "./types.ts";
+
+/**
+ * The scheduler's events (stale or fenced reports, duplicates, refusals,
+ * republished results) in the process log as well as on `monitor.scheduler.*`:
+ * late words from fenced runs are warnings, the rest information.
+ */
+export function schedulerEventLog(
+  log: Logger,
+): (kind: string, detail: Record<string, unknown>) => void {
+  return (kind, detail) => {
+    if (kind === "stale" || kind === "fenced") log.warn(`scheduler: ${kind}`, detail);
+    else log.info(`scheduler: ${kind}`, detail);
+  };
+}
 export type { SchedulerDeps, SchedulerMsg } from "./types.ts";
 
 /** Build the scheduler behavior. */
@@ -278,7 +293,9 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         case "node.reports": {
           if (!state.core) return state;
           const node = state.nodes.get(msg.node);
-          if (fenceIfLost(state, msg.node, msg.incarnation, msg.reports.length)) return state;
+          // Hand-backs (refused) of a fenced incarnation are its work coming back, not news.
+          const late = msg.reports.filter((r) => r.kind !== "refused").length;
+          if (fenceIfLost(state, msg.node, msg.incarnation, late)) return state;
           if (!node) {
             // Not met yet (a new leader): the node keeps its outcomes until acknowledged; ask it to say hello.
             sendToNode(msg.node, { type: "node.sync", epoch: state.epoch, leader: deps.id });
@@ -291,13 +308,15 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
               epoch: state.epoch,
               dispatches: msg.reports.map((r) => r.dispatch),
             });
-            publishScheduler(state, {
-              event: "stale",
-              node: msg.node,
-              incarnation: msg.incarnation,
-              reports: msg.reports.length,
-              why: "old incarnation",
-            });
+            if (late > 0) {
+              publishScheduler(state, {
+                event: "stale",
+                node: msg.node,
+                incarnation: msg.incarnation,
+                reports: late,
+                why: "old incarnation",
+              });
+            }
             return state;
           }
           node.lastSeen = ctx.clock.now();
@@ -378,7 +397,6 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
               ),
             );
             publishScheduler(state, { event: "node-lost", node, requeued: requeued.length });
-            emit("node-lost", { node, requeued });
             sendToNode(node, {
               type: "node.fenced",
               epoch: state.epoch,

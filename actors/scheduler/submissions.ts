@@ -17,6 +17,7 @@ import {
   type ErrorInfo,
   type Principal,
   RESULT_SIGNATURE,
+  type StoredMsg,
   type TaskResult,
   toErrorInfo,
 } from "../../src/mod.ts";
@@ -83,9 +84,12 @@ export function submissions(kit: Kit): Submissions {
   }
   /**
    * Store a task's result, signed, on `tasks.outcome.<id>` only if it has none
-   * yet. A result already there (wrong last sequence) is the result, exactly
-   * once, if a scheduler signed it; one that nobody signed (published by
-   * someone on an open NATS) is purged and replaced by the real one.
+   * yet: the RESULTS stream refuses a second message on a subject (discard new
+   * per subject), and the stream republishes what it stored to subscribers.
+   * What is already there is the result, exactly once, if a scheduler signed
+   * it, with two exceptions that are replaced: one nobody signed (published by
+   * someone on an open NATS), and a rejection (a rejected submission never
+   * ran, so its id may be used again: what came of the new one replaces it).
    */
   async function store(
     result: TaskResult,
@@ -94,25 +98,46 @@ export function submissions(kit: Kit): Submissions {
     const subject = subj.outcome(result.id);
     const body = encoder.encode(JSON.stringify(result));
     const opts = {
-      expectLastSubjectSeq: 0,
       timeoutMs: 5_000,
       headers: { [RESULT_SIGNATURE]: deps.results.signer.sign(body) },
     };
     let ack = await transport.publishDurable(subject, body, opts);
-    if (!ack.ok && ack.code === "WRONG_LAST_SEQUENCE") {
+    const taken = !ack.ok && (ack.code === "SUBJECT_FULL" || ack.code === "WRONG_LAST_SEQUENCE");
+    if (taken) {
       const stored = await transport.lastMessage(subj.resultsStream, subject).catch(() => null);
       const believed = stored &&
         deps.results.verifier.verify(stored.data, stored.header(RESULT_SIGNATURE), result.id).ok;
-      if (stored && !believed) {
-        onForged(result.id);
+      if (stored && !believed) onForged(result.id);
+      const replace = stored && (!believed || isRejection(stored.data));
+      if (replace) {
         await transport.purgeSubject(subj.resultsStream, subject).catch(() => {});
         ack = await transport.publishDurable(subject, body, opts);
       }
     }
-    return {
-      ok: ack.ok || ack.code === "WRONG_LAST_SEQUENCE",
-      error: ack.ok ? undefined : ack.message,
-    };
+    const stored = ack.ok ||
+      (!ack.ok && (ack.code === "SUBJECT_FULL" || ack.code === "WRONG_LAST_SEQUENCE"));
+    return { ok: stored, error: ack.ok ? undefined : ack.message };
+  }
+
+  /** Send a stored result to `tasks.result.<id>` again, as the stream first did. */
+  function republish(stored: StoredMsg): void {
+    const id = stored.subject.slice(subj.outcome("").length);
+    const signature = stored.header(RESULT_SIGNATURE);
+    transport.publish(subj.result(id), stored.data, {
+      headers: signature ? { [RESULT_SIGNATURE]: signature } : undefined,
+    });
+    kit.emit("republished", { task: id, streamSeq: stored.seq });
+  }
+
+  /** Republish the stored result of a task this leader finished, then settle the submission. */
+  function republishStored(ctx: Ctx, epoch: number, msg: DurableMsg, id: string): void {
+    kit.storedResult(id).then(ranBefore).then(
+      (stored) => {
+        if (stored) republish(stored);
+        ctx.self.send({ type: "submission.done", epoch, msg, id });
+      },
+      () => ctx.self.send({ type: "submission.retry", epoch, msg, id }),
+    );
   }
 
   /** A result nobody signed was in the store: counted and reported like a forged message. */
@@ -169,8 +194,9 @@ export function submissions(kit: Kit): Submissions {
         counted: decoded.ok,
       });
     };
-    // A submission already held (a redelivery) or finished needs no checks.
-    if (core.knows(id) !== undefined) {
+    // A submission already held (a redelivery, or the same id again while it runs) needs no checks.
+    const known = core.knows(id);
+    if (known !== undefined && (core.tasks.has(id) || !decoded.ok)) {
       if (decoded.ok) {
         state.intake!.begin(id);
         ctx.self.send({
@@ -186,7 +212,18 @@ export function submissions(kit: Kit): Submissions {
       }
       return;
     }
+    // A rejected submission never ran: its id may be used again.
+    if (known === "rejected") core.forget(id);
+    else if (known !== undefined) {
+      // Finished here before: the submitter hears the stored result again.
+      state.intake!.begin(id);
+      republishStored(ctx, epoch, msg, id);
+      return;
+    }
     if (decoded.ok) state.intake!.begin(id);
+    // Finished under an earlier leader? Looked up while the token is checked.
+    const earlier = decoded.ok ? kit.storedResult(id) : Promise.resolve(null);
+    earlier.catch(() => {});
     const afterAuth = (principal: Principal) => {
       if (!decoded.ok) return reject(decoded.error, principal.sub);
       const draft = decoded.draft;
@@ -218,11 +255,15 @@ export function submissions(kit: Kit): Submissions {
         msg,
         deps: new Map(),
       };
-      if (!redelivered) return ctx.self.send(checked);
-      // Delivered before: its result may already be stored (by this leader's predecessor).
-      kit.storedResult(draft.id).then(
-        (stored) =>
-          ctx.self.send(stored ? { type: "submission.done", epoch, msg, id: draft.id } : checked),
+      // No task runs twice, nor without a place for its result: one stored already ends it here.
+      earlier.then(
+        (stored) => {
+          // A redelivery whose outcome (even a rejection) is stored was answered already; a new
+          // submission of a finished id hears its result again, and one of a rejected id runs.
+          if (!stored || (!redelivered && isRejection(stored.data))) return ctx.self.send(checked);
+          if (!redelivered) republish(stored);
+          ctx.self.send({ type: "submission.done", epoch, msg, id: draft.id });
+        },
         (err) => {
           ctx.log.warn("result look-up failed; the submission will be delivered again", {
             task: draft.id,
@@ -321,7 +362,7 @@ export function submissions(kit: Kit): Submissions {
         return;
       }
     }
-    core.submit(m.draft, m.principal, m.msg.seq, m.msg, m.deps);
+    core.submit(m.draft, m.principal, m.msg.seq, m.msg, m.deps, m.msg.storedAt);
     for (const next of intake.end(id)) admit(ctx, state, next);
   }
 
@@ -340,6 +381,20 @@ export function submissions(kit: Kit): Submissions {
   }
 
   return { check, admit, rejectNow, publishResult, publishRejection };
+}
+
+/** A stored result of a run, or null for none or a rejection (a submission that never ran). */
+function ranBefore(stored: StoredMsg | null): StoredMsg | null {
+  return stored && !isRejection(stored.data) ? stored : null;
+}
+
+/** Is this stored result a rejection (a submission that never ran)? */
+function isRejection(data: Uint8Array): boolean {
+  try {
+    return (JSON.parse(decoder.decode(data)) as TaskResult).state === "rejected";
+  } catch {
+    return false;
+  }
 }
 
 /** Run `fn` again after a backoff that grows with `attempt`. */

@@ -156,6 +156,18 @@ export class MemoryBroker {
         return { ok: false, code: "WRONG_LAST_SEQUENCE", message: `wrong last sequence: ${last}` };
       }
     }
+    const perSubject = st.spec.maxMsgsPerSubject ?? 0;
+    if (st.spec.discard === "new-per-subject" && perSubject > 0) {
+      let held = 0;
+      for (const m of st.msgs.values()) if (m.subject === subject) held++;
+      if (held >= perSubject) {
+        return {
+          ok: false,
+          code: "SUBJECT_FULL",
+          message: "maximum messages per subject exceeded",
+        };
+      }
+    }
     const seq = ++st.lastSeq;
     st.msgs.set(seq, { seq, subject, data, headers, time: Date.now() });
     if (msgId) st.msgIds.set(msgId, seq);
@@ -207,6 +219,7 @@ export class MemoryBroker {
         data: m.data,
         seq: m.seq,
         deliveries,
+        storedAt: m.time,
         header: headerGetter(m.headers),
         ack: () => settle(false),
         nak: () => settle(true),

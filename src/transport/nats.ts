@@ -109,6 +109,9 @@ class JsDurable implements DurableMsg {
   get deliveries(): number {
     return this.m.info.deliveryCount;
   }
+  get storedAt(): number {
+    return Math.floor(this.m.info.timestampNanos / MS);
+  }
   header(name: string): string | undefined {
     return headerOf(this.m.headers, name);
   }
@@ -251,7 +254,8 @@ export class NatsTransport implements Transport {
         max_bytes: spec.maxBytes ?? -1,
         duplicate_window: (spec.duplicateWindowMs ?? 120_000) * MS,
         num_replicas: spec.replicas ?? 1,
-        discard: DiscardPolicy.Old,
+        discard: spec.discard && spec.discard !== "old" ? DiscardPolicy.New : DiscardPolicy.Old,
+        ...(spec.discard === "new-per-subject" ? { discard_new_per_subject: true } : {}),
         allow_direct: true,
         ...(spec.republish
           ? { republish: { src: spec.republish.src, dest: spec.republish.dest } }
@@ -319,7 +323,11 @@ export class NatsTransport implements Transport {
         error?: { err_code?: number; description?: string };
       };
       if (r.error) {
-        const code = r.error.err_code === 10071 ? "WRONG_LAST_SEQUENCE" : "ERROR";
+        const code = r.error.err_code === 10071
+          ? "WRONG_LAST_SEQUENCE"
+          : r.error.err_code === 10077
+          ? "SUBJECT_FULL"
+          : "ERROR";
         p.resolve({ ok: false, code, message: r.error.description ?? "stream error" });
       } else {
         p.resolve({ ok: true, seq: r.seq ?? 0, duplicate: r.duplicate ?? false });

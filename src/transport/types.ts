@@ -20,6 +20,8 @@ export interface DurableMsg extends InMsg {
   readonly seq: number;
   /** How often this message has been delivered (1 the first time). */
   readonly deliveries: number;
+  /** When the stream stored it (ms since the epoch, the server's clock). */
+  readonly storedAt: number;
   ack(): void;
   nak(delayMs?: number): void;
   /** Reset the redelivery timer: the work is still going on. */
@@ -47,7 +49,20 @@ export interface DurablePublishOptions {
 /** The stream's answer to a durable publish. */
 export type PubAck =
   | { ok: true; seq: number; duplicate: boolean }
-  | { ok: false; code: "WRONG_LAST_SEQUENCE" | "NO_STREAM" | "TIMEOUT" | "ERROR"; message: string };
+  | { ok: false; code: PubAckError; message: string };
+
+/**
+ * Why a stream did not store a message: `WRONG_LAST_SEQUENCE` (an expected
+ * last sequence did not hold), `SUBJECT_FULL` (the subject already holds its
+ * most messages and the stream discards new ones), `NO_STREAM`, `TIMEOUT`, or
+ * any other stream error.
+ */
+export type PubAckError =
+  | "WRONG_LAST_SEQUENCE"
+  | "SUBJECT_FULL"
+  | "NO_STREAM"
+  | "TIMEOUT"
+  | "ERROR";
 
 /** A subscription. */
 export interface Subscription {
@@ -68,6 +83,13 @@ export interface StreamSpec {
   storage?: "file" | "memory";
   /** Republish every stored message from `src` (ending in `>`) to `dest` (ending in `>`). */
   republish?: { src: string; dest: string };
+  /**
+   * What a full stream does: `old` drops its oldest message (the default),
+   * `new` refuses the new one, `new-per-subject` also refuses a message for a
+   * subject that holds `maxMsgsPerSubject` already: store-once without any
+   * header (a header would be republished to subscribers).
+   */
+  discard?: "old" | "new" | "new-per-subject";
 }
 
 /** A durable pull consumer. */

@@ -48,6 +48,8 @@ export async function kill(
 export class Load implements AsyncDisposable {
   readonly accepted: string[] = [];
   readonly refused: string[] = [];
+  /** When JetStream's ack of each accepted submission arrived: it was stored no later. */
+  readonly ackedAt = new Map<string, number>();
   #pub: NatsTransport;
 
   private constructor(readonly client: Client, pub: NatsTransport) {
@@ -88,6 +90,7 @@ export class Load implements AsyncDisposable {
           },
         );
         (ack.ok ? this.accepted : this.refused).push(id);
+        if (ack.ok) this.ackedAt.set(id, Date.now());
       }
     };
     await Promise.all(Array.from({ length: Math.min(inFlight, n) }, lane));

@@ -36,8 +36,13 @@ Deno.test("fault - kill -9 the leading scheduler with a follower running: the fo
     );
     await submitting;
     const firstAfter = Date.now();
-    const { states } = await load.verify();
+    const { states, results } = await load.verify();
     assert.deepEqual(states, { succeeded: load.accepted.length });
+    // submittedAt is when the stream stored the submission, whichever leader finished it.
+    const rewritten = [...results.values()].filter((r) =>
+      Date.parse(r.submittedAt!) > load.ackedAt.get(r.id)!
+    ).map((r) => `${r.id}: stored by ${load.ackedAt.get(r.id)}, submittedAt ${r.submittedAt}`);
+    assert.deepEqual(rewritten, [], "submittedAt after the submission's ack");
     assert.equal(Number(took.body.epoch), 2);
     const takeoverMs = took.at - killedAt;
     assert.ok(takeoverMs <= 2_500, `takeover took ${takeoverMs} ms`);

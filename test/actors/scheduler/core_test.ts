@@ -455,3 +455,21 @@ Deno.test("scheduler core - a node that registers again without one of its worke
   assert.equal(w.done(again, "succeeded"), true);
   assert.equal(w.resultsOf(onGone.id).length, 1);
 });
+
+Deno.test("scheduler core - a lost node handing back a task already taken back raises no stale event; a late outcome does", () => {
+  const w = new World();
+  w.node("n1", ["n1/0", 2]);
+  w.submit("a");
+  w.submit("b");
+  const [a, b] = w.pump();
+  w.start(a);
+  w.core.nodeGone("n1", "no heartbeat");
+  assert.equal(w.refuse(a, "node fenced"), false, "the hand-back is stale");
+  assert.equal(w.refuse(b, "node fenced"), false);
+  assert.deepEqual(w.fx.events.filter((e) => e.kind === "stale"), []);
+  assert.equal(w.done(a, "succeeded"), false);
+  const stale = w.fx.events.filter((e) => e.kind === "stale");
+  assert.equal(stale.length, 1);
+  assert.equal(stale[0].detail.task, "a");
+  assert.equal(w.core.stats.stale, 3, "every stale report is still counted");
+});

@@ -11,6 +11,7 @@ import {
   type Assignment,
   type Delta,
   functionRef,
+  healthScore,
   MemoryBroker,
   type MemoryTransport,
   type NodeStatus,
@@ -658,5 +659,15 @@ Deno.test("node - a cancelled task does not count as a failure of the node or lo
   const all = Object.assign({}, ...n.deltas.items, delta) as StatusDelta;
   assert.equal(all.tasksFailed, 0);
   assert.equal(all.recentFailures, 0);
-  assert.ok((all.health ?? 0) >= 90, `health ${all.health}`);
+  // Health also falls with the machine's load (shared with other tests): compare with what
+  // this load alone gives. One failure in one attempt would take 40 off.
+  const unmarked = healthScore({
+    cpuLoad: all.cpuLoad ?? 0,
+    utilisation: 0,
+    recentFailures: 0,
+    recentTasks: 0,
+    heartbeatAgeMs: 0,
+    heartbeatMs: 1,
+  });
+  assert.ok((all.health ?? 0) > unmarked - 40, `health ${all.health}, ${unmarked} unmarked`);
 });
