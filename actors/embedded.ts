@@ -83,6 +83,10 @@ export function clientPermissions(subj: Subjects): { publish: string[]; subscrib
       subj.submitAll,
       subj.cancel,
       subj.status,
+      // The operator's requests: the token decides who may (viewer lists, admin retries, purges).
+      subj.list,
+      subj.retry,
+      subj.purge,
       subj.schedulesAll,
       subj.authLogin,
       subj.monitorSnapshot,

@@ -121,7 +121,8 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
   // A cluster that is still electing its JetStream leaders answers after a while: wait for it.
   for (let attempt = 1, started = Date.now();; attempt++) {
     try {
-      await transport.ensureStreams(streamSpecs(subj, config.replicas));
+      // Create what is missing; only a leader changes existing streams (to its limits).
+      await transport.ensureStreams(streamSpecs(subj, config), { update: false });
       break;
     } catch (err) {
       if (Date.now() - started > 30_000) throw err;

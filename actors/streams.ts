@@ -4,16 +4,28 @@
  * @module
  */
 
-import type { StreamSpec, Subjects } from "../src/mod.ts";
+import type { Config, StreamSpec, Subjects } from "../src/mod.ts";
+
+/** The settings the streams depend on (a number: replicas only, no limits). */
+export type StreamSettings = Pick<Config, "replicas" | "tasksMaxBytes" | "tasksMaxMsgs">;
 
 /** The streams every deployment has. */
-export function streamSpecs(subj: Subjects, replicas: number): StreamSpec[] {
+export function streamSpecs(subj: Subjects, settings: number | StreamSettings): StreamSpec[] {
+  const given: Partial<StreamSettings> = typeof settings === "number"
+    ? { replicas: settings }
+    : settings;
+  const { replicas = 1, tasksMaxBytes = 0, tasksMaxMsgs = 0 } = given;
   return [
     // Submissions wait here until their result is stored; acked then, and so removed.
+    // A full stream refuses new submissions (the publisher's ack says why); it never
+    // drops an older one, which discard old would do silently.
     {
       name: subj.tasksStream,
       subjects: [subj.submitAll],
       retention: "workqueue",
+      discard: "new",
+      maxBytes: tasksMaxBytes,
+      maxMsgs: tasksMaxMsgs,
       duplicateWindowMs: 120_000,
       replicas,
     },

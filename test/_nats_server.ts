@@ -21,12 +21,20 @@ export class TestServer implements AsyncDisposable {
 
   /** Start one in a fresh temp folder. */
   static async start(
-    options: { jetstream?: boolean; extraConfig?: string; port?: number; dir?: string } = {},
+    options: {
+      jetstream?: boolean;
+      extraConfig?: string;
+      port?: number;
+      dir?: string;
+      /** JetStream's max_file_store, bytes (see NatsServerOptions). */
+      maxFileStore?: number;
+    } = {},
   ): Promise<TestServer> {
     const dir = options.dir ?? await Deno.makeTempDir({ prefix: "ts-nats-" });
     const server = await startNatsServer({
       dir,
       jetstream: options.jetstream,
+      maxFileStore: options.maxFileStore,
       extraConfig: options.extraConfig,
       port: options.port ?? -1,
     });

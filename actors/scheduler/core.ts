@@ -69,6 +69,8 @@ export interface TaskEntry extends HeapLinks<TaskEntry> {
   /** Monitor sequence for `monitor.task.<id>`. */
   mseq: number;
   result: TaskResult | null;
+  /** A retried task's outcome replaces the stored result with this RESULTS sequence. */
+  replaces: number;
 }
 
 /** What the scheduler asks of the world. */
@@ -232,6 +234,7 @@ export class SchedulerCore {
     msg: Settle,
     deps: ReadonlyMap<string, TerminalState | "unknown"> = new Map(),
     storedAt?: number,
+    retry?: { replaces: number; history: AttemptRecord[] },
   ): void {
     const existing = this.tasks.get(draft.id);
     if (existing) {
@@ -279,7 +282,7 @@ export class SchedulerCore {
       worker: "",
       node: "",
       startedAt: 0,
-      history: null,
+      history: retry ? [...retry.history] : null,
       waitingOn: 0,
       dependants: null,
       timer: null,
@@ -287,6 +290,7 @@ export class SchedulerCore {
       cancelRequested: null,
       mseq: 0,
       result: null,
+      replaces: retry?.replaces ?? 0,
       left: null,
       right: null,
       parent: null,
@@ -868,7 +872,8 @@ export class SchedulerCore {
     if (e.startedAt) result.startedAt = new Date(e.startedAt).toISOString();
     if (fields.result !== undefined) result.result = fields.result;
     if (fields.error) result.error = fields.error;
-    if (e.history && state !== "succeeded") result.history = e.history;
+    // A success's attempts are of no interest, unless it was retried by hand.
+    if (e.history && (state !== "succeeded" || e.replaces > 0)) result.history = e.history;
     e.result = result;
     e.state = state;
     this.stats.finished++;

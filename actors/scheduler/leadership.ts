@@ -9,9 +9,11 @@
 import {
   type ActorContext,
   decodeMessage,
+  encodeMessage,
   SEAL_HEADER,
   type SealProblem,
   type Subscription,
+  type ToNode,
   type ToScheduler,
 } from "../../src/mod.ts";
 import { streamSpecs } from "../streams.ts";
@@ -29,6 +31,10 @@ export interface Leadership {
   /** Set up a term: streams, a reset consumer, subscriptions; reports `leader.ready` or `leader.failed`. */
   becomeLeader(ctx: ActorContext<SchedulerMsg>, epoch: number): Promise<void>;
   stepDown(state: State, reason: string, ctx: ActorContext<SchedulerMsg>): State;
+  /** The lease was not renewed in time: stop dispatching and losing nodes, keep the term. */
+  pause(state: State, reason: string): State;
+  /** The lease is ours again, same epoch: ask the nodes what runs, then dispatch again. */
+  resume(state: State, pausedMs: number, ctx: ActorContext<SchedulerMsg>): State;
   /** Fence a node declared lost that speaks under the same incarnation; true when it was. */
   fenceIfLost(state: State, node: string, incarnation: number, reports: number): boolean;
 }
@@ -50,10 +56,14 @@ export function leadership(kit: Kit): Leadership {
     const started = ctx.clock.now();
     for (let attempt = 1;; attempt++) {
       try {
-        return await fn();
+        const out = await fn();
+        const ms = ctx.clock.now() - started;
+        // A slow step is where a takeover's time went (a degraded cluster electing leaders).
+        if (ms >= 1_000) ctx.log.info(`${what} took ${ms} ms`, { attempts: attempt, epoch });
+        return out;
       } catch (err) {
         const lease = current.lease;
-        const stillOurs = lease?.leading && lease.epoch === epoch;
+        const stillOurs = (lease?.leading || lease?.paused) && lease.epoch === epoch;
         if (!stillOurs || ctx.clock.now() - started > 60_000) throw err;
         ctx.log.warn(`${what} failed; retrying`, { attempt, error: (err as Error).message });
         await new Promise((r) =>
@@ -72,13 +82,15 @@ export function leadership(kit: Kit): Leadership {
     const spec = tasksConsumer(subj, config);
     const subs: Subscription[] = [];
     try {
-      // The streams may have been deleted (or JetStream restarted empty): make sure they exist.
-      await persist(
+      // The streams may have been deleted (or JetStream restarted empty): make sure they exist,
+      // with this leader's limits.
+      const notes = await persist(
         ctx,
         epoch,
         "creating streams",
-        () => transport.ensureStreams(streamSpecs(subj, config.replicas)),
+        () => transport.ensureStreams(streamSpecs(subj, config)),
       );
+      for (const note of notes) ctx.log.warn(note);
       // Everything the last leader held and had not settled is delivered again now.
       await persist(
         ctx,
@@ -110,6 +122,9 @@ export function leadership(kit: Kit): Leadership {
       );
       subs.push(
         transport.subscribe(subj.status, (msg) => ctx.self.send({ type: "request.status", msg })),
+        transport.subscribe(subj.list, (msg) => ctx.self.send({ type: "request.list", msg })),
+        transport.subscribe(subj.retry, (msg) => ctx.self.send({ type: "request.retry", msg })),
+        transport.subscribe(subj.purge, (msg) => ctx.self.send({ type: "request.purge", msg })),
       );
       subs.push(transport.subscribe(`${subj.monitorWorker("*")}`, (m) => {
         const opened = deps.seals.opener.open(m.subject, m.data, m.header(SEAL_HEADER));
@@ -146,6 +161,7 @@ export function leadership(kit: Kit): Leadership {
                 epoch,
                 error: `the submissions consumer stopped: ${reason}`,
               }),
+            (event) => ctx.log.info("submissions consumer", { event, epoch }),
           ),
       );
       ctx.self.send({ type: "leader.ready", epoch, consumer, subs, lastSeq });
@@ -165,6 +181,7 @@ export function leadership(kit: Kit): Leadership {
     return {
       ...state,
       leading: false,
+      paused: false,
       core: null,
       intake: null,
       consumer: null,
@@ -200,5 +217,37 @@ export function leadership(kit: Kit): Leadership {
     return true;
   }
 
-  return { persist, becomeLeader, stepDown, fenceIfLost };
+  /**
+   * A paused leader keeps its task table, its consumer and its subscriptions:
+   * results of tasks that ran are still stored (exactly once, whoever leads),
+   * but nothing new is dispatched and no silent node is declared lost, since a
+   * new leader may be taking over. Paused, it costs a takeover nothing; if the
+   * lease turns out to be its own still, it goes on without a new term (no
+   * consumer reset, no redelivery of everything it held).
+   */
+  function pause(state: State, reason: string): State {
+    state.paused = true;
+    state.core?.pause();
+    if (state.leading) publishScheduler(state, { event: "paused", epoch: state.epoch, reason });
+    return state;
+  }
+
+  function resume(state: State, pausedMs: number, ctx: ActorContext<SchedulerMsg>): State {
+    state.paused = false;
+    if (!state.leading) return state;
+    publishScheduler(state, { event: "resumed", epoch: state.epoch, pausedMs });
+    if (!state.core) return state; // still setting the term up: leader.ready finishes it
+    // Nodes silent meanwhile may have spoken to nobody: they get a fresh heartbeat window.
+    const now = ctx.clock.now();
+    for (const info of state.nodes.values()) info.lastSeen = Math.max(info.lastSeen, now);
+    const sync: ToNode = { type: "node.sync", epoch: state.epoch, leader: deps.id };
+    kit.publishSealed(subj.nodes, encodeMessage(sync));
+    for (const local of deps.directory.nodes.values()) local.send(sync);
+    ctx.schedule(Math.min(500, config.heartbeatMs), { type: "sync.done", epoch: state.epoch });
+    // The schedules actor stopped at its first check of the paused lease: hand it the term again.
+    if (deps.directory.term) deps.directory.setTerm(deps.directory.term);
+    return state;
+  }
+
+  return { persist, becomeLeader, stepDown, pause, resume, fenceIfLost };
 }

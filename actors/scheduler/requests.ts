@@ -22,12 +22,16 @@ import { decoder, encoder, type Kit } from "./types.ts";
 /** The request helpers of one scheduler. */
 export interface Requests {
   replyJson(msg: InMsg, body: unknown): void;
+  /** Verify the request's token only. */
+  authOnly(msg: InMsg): Promise<Principal>;
   /** Verify the request's token and read `{"id": ...}` from its body. */
   authRequest(msg: InMsg): Promise<{ principal: Principal; id: string }>;
   /** Answer a request that failed (token, role, body, leadership) with `{"error"}`; audited. */
   replyError(msg: InMsg, err: unknown): void;
   /** Answer `tasks.cancel` with what came of it; audited. */
   replyCancel(msg: InMsg, body: CancelOutcome | { error: ErrorInfo }): void;
+  /** Answer a change an operator asked for (`tasks.retry`, `tasks.purge`); audited. */
+  replyDone(msg: InMsg, body: unknown, summary: string, target: string | null): void;
 }
 
 /** Build the request helpers of one scheduler. */
@@ -64,12 +68,22 @@ export function requests(kit: Kit): Requests {
     return { principal, id };
   }
 
+  /** The audit action of a request, by its subject. */
+  const actions = new Map([
+    [subj.cancel, "tasks.cancel"],
+    [subj.status, "tasks.status"],
+    [subj.list, "tasks.list"],
+    [subj.retry, "tasks.retry"],
+    [subj.purge, "tasks.purge"],
+  ]);
+  /** Requests that change something: audited whatever came of them. */
+  const changes = new Set([subj.cancel, subj.retry, subj.purge]);
+
   function audit(msg: InMsg, error: ErrorInfo | undefined, okMessage?: string): void {
     if (!deps.audit) return;
-    const cancel = msg.subject === subj.cancel;
     // A read is audited only when refused for its token, role or body.
     if (
-      !cancel &&
+      !changes.has(msg.subject) &&
       (!error || (outcomeOf(error.code) !== "denied" && error.code !== "INVALID_ARGUMENT"))
     ) {
       return;
@@ -77,7 +91,7 @@ export function requests(kit: Kit): Requests {
     const seen = asked.get(msg);
     deps.audit.record({
       who: seen?.who ?? null,
-      action: cancel ? "tasks.cancel" : "tasks.status",
+      action: actions.get(msg.subject) ?? msg.subject,
       target: seen?.id ?? null,
       outcome: error ? outcomeOf(error.code) : "ok",
       code: error?.code,
@@ -97,5 +111,19 @@ export function requests(kit: Kit): Requests {
     else audit(msg, body.error);
   }
 
-  return { replyJson, authRequest, replyError, replyCancel };
+  function replyDone(msg: InMsg, body: unknown, summary: string, target: string | null): void {
+    replyJson(msg, body);
+    const seen = asked.get(msg);
+    if (seen) seen.id = target;
+    audit(msg, undefined, summary);
+  }
+
+  /** Verify a request's token only (bodies other than `{"id"}`); the audit learns who asked. */
+  async function authOnly(msg: InMsg): Promise<Principal> {
+    const principal = await deps.verifier.verifyHeader(msg.header("Authorization"));
+    asked.set(msg, { who: principal.sub, id: null });
+    return principal;
+  }
+
+  return { replyJson, authRequest, authOnly, replyError, replyCancel, replyDone };
 }

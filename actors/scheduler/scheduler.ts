@@ -18,10 +18,12 @@ import {
   SchedulerError,
   type ToNode,
 } from "../../src/mod.ts";
+import { Capacity } from "./capacity.ts";
 import { SchedulerCore, type SchedulerEffects } from "./core.ts";
 import { Intake } from "./intake.ts";
 import { Lease } from "./lease.ts";
 import { leadership } from "./leadership.ts";
+import { bodyOf, listHeld, operator, parseList } from "./operator.ts";
 import { requests } from "./requests.ts";
 import { retryLater, submissions } from "./submissions.ts";
 import {
@@ -56,8 +58,10 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
   const kit = makeKit(deps);
   const { transport, subj, config, current, emit, sendToNode, publishScheduler } = kit;
   const { check, admit, rejectNow, publishResult, publishRejection } = submissions(kit);
-  const { becomeLeader, stepDown, fenceIfLost } = leadership(kit);
-  const { replyJson, authRequest, replyError, replyCancel } = requests(kit);
+  const { becomeLeader, stepDown, pause, resume, fenceIfLost } = leadership(kit);
+  const { replyJson, authRequest, authOnly, replyError, replyCancel, replyDone } = requests(kit);
+  const ops = operator(kit);
+  const capacity = new Capacity(kit); // full streams and storage, reported on monitor.scheduler
 
   function effects(ctx: ActorContext<SchedulerMsg>, state: State): SchedulerEffects {
     const epoch = state.epoch;
@@ -72,16 +76,20 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         publishResult(ctx, epoch, entry, result, 1);
       },
       deadLetter(entry, result) {
+        // With what `tasks.retry` needs to submit it again.
         const body = {
           ...result,
           payload: entry.payload,
           requires: entry.needs.filter((n) => !n.startsWith("type:")),
+          priority: entry.priority,
+          timeoutMs: entry.timeoutMs,
+          maxAttempts: entry.maxAttempts,
         };
         void transport.publishDurable(
           subj.deadLetter(entry.id),
           encoder.encode(JSON.stringify(body)),
           {
-            msgId: `dead-${entry.id}`,
+            msgId: `dead-${entry.id}-${entry.seq}`,
           },
         ).then((ack) => {
           if (!ack.ok) {
@@ -117,6 +125,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         nodeRefused: new Map(),
         ticker: null,
         lastStats: "",
+        paused: false,
       };
       return (async () => {
         const kv = await transport.kv(subj.leaseBucket, {
@@ -133,6 +142,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           onAcquired: (epoch, previous) =>
             ctx.self.send({ type: "lease.acquired", epoch, previous }),
           onLost: (reason) => ctx.self.send({ type: "lease.lost", reason }),
+          onPaused: (reason) => ctx.self.send({ type: "lease.paused", reason }),
+          onResumed: (pausedMs) => ctx.self.send({ type: "lease.resumed", pausedMs }),
           onFatal: (error) => ctx.self.send({ type: "lease.fatal", error: error.message }),
         });
         current.lease = state.lease;
@@ -199,7 +210,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           return next;
         }
         case "sync.done":
-          if (state.core && msg.epoch === state.epoch) {
+          if (state.core && msg.epoch === state.epoch && !state.paused) {
             state.core.resume();
             publishScheduler(state, {
               role: "leader",
@@ -210,7 +221,13 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           }
           return state;
         case "lease.lost":
+          capacity.leaseLost(ctx, state, msg.reason);
           return stepDown(state, msg.reason, ctx);
+        case "lease.paused":
+          capacity.leaseLost(ctx, state, msg.reason);
+          return pause(state, msg.reason);
+        case "lease.resumed":
+          return resume(state, msg.pausedMs, ctx);
         case "lease.fatal":
           // Fail: the supervisor restarts this actor, and gives up if it keeps failing.
           throw new SchedulerError("TRANSPORT", `leadership impossible: ${msg.error}`);
@@ -254,15 +271,18 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           return state;
         case "result.published": {
           if (!state.core || msg.epoch !== state.epoch) return state;
+          const full = capacity.stored(ctx, state, msg.ok, msg.error); // reported once if so
           if (msg.ok) {
             state.core.resultStored(msg.id);
             return state;
           }
-          ctx.log.warn("result not stored yet; retrying", {
-            task: msg.id,
-            error: msg.error,
-            attempt: msg.attempt,
-          });
+          if (!full) {
+            ctx.log.warn("result not stored yet; retrying", {
+              task: msg.id,
+              error: msg.error,
+              attempt: msg.attempt,
+            });
+          }
           const entry = state.core.tasks.get(msg.id);
           if (entry?.result) {
             retryLater(
@@ -375,9 +395,10 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         }
         case "tick": {
           if (!state.core) return state;
+          capacity.tick(ctx, state);
           const now = ctx.clock.now();
           for (const [node, info] of state.nodes) {
-            if (now - info.lastSeen <= config.nodeLostMs) continue;
+            if (state.paused || now - info.lastSeen <= config.nodeLostMs) continue;
             state.nodes.delete(node);
             state.lost.set(node, info.incarnation);
             if (state.lost.size > 10_000) state.lost.delete(state.lost.keys().next().value!);
@@ -449,6 +470,43 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             const stored = await kit.storedResult(id);
             if (stored) return replyJson(m, JSON.parse(decoder.decode(stored.data)));
             replyJson(m, { id, error: { code: "NOT_FOUND", message: `no task ${id}` } });
+          }).catch((err) => replyError(m, err));
+          return state;
+        }
+        case "request.list": {
+          const core = state.core;
+          const m = msg.msg;
+          authOnly(m).then(async (principal) => {
+            authorize(principal, "status");
+            const q = parseList(bodyOf(m));
+            if (!core) throw new SchedulerError("INTERNAL", "this scheduler is not leading");
+            replyJson(m, q.state === "dead" ? await ops.listDead(q) : listHeld(core, q));
+          }).catch((err) => replyError(m, err));
+          return state;
+        }
+        case "request.retry": {
+          const core = state.core;
+          const m = msg.msg;
+          authRequest(m).then(async ({ principal, id }) => {
+            authorize(principal, "tasks.manage");
+            const held = core?.tasks.get(id);
+            if (held && !held.result) {
+              throw new SchedulerError(
+                "INVALID_ARGUMENT",
+                `task ${id} is ${held.state}: only a finished failed task can be retried`,
+              );
+            }
+            const reply = await ops.retry(principal, m.header("Authorization")!, id);
+            replyDone(m, reply, `resubmitted, replacing result ${reply.replaces}`, id);
+          }).catch((err) => replyError(m, err));
+          return state;
+        }
+        case "request.purge": {
+          const m = msg.msg;
+          authOnly(m).then(async (principal) => {
+            const body = bodyOf(m) as { id?: string; all?: boolean };
+            const purged = await ops.purge(principal, body);
+            replyDone(m, { ok: true, purged }, `purged ${purged}`, body.id ?? "*");
           }).catch((err) => replyError(m, err));
           return state;
         }

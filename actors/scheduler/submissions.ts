@@ -11,12 +11,14 @@
 
 import {
   type ActorContext,
+  type AttemptRecord,
   authorize,
   decodeSubmission,
   type DurableMsg,
   type ErrorInfo,
   type Principal,
   RESULT_SIGNATURE,
+  type ResultSigner,
   type StoredMsg,
   type TaskResult,
   toErrorInfo,
@@ -29,6 +31,7 @@ import {
   decoder,
   encoder,
   type Kit,
+  type Retried,
   type SchedulerMsg,
   type State,
 } from "./types.ts";
@@ -94,6 +97,7 @@ export function submissions(kit: Kit): Submissions {
   async function store(
     result: TaskResult,
     onForged: (id: string) => void,
+    replaces = 0,
   ): Promise<{ ok: boolean; error?: string }> {
     const subject = subj.outcome(result.id);
     const body = encoder.encode(JSON.stringify(result));
@@ -108,7 +112,8 @@ export function submissions(kit: Kit): Submissions {
       const believed = stored &&
         deps.results.verifier.verify(stored.data, stored.header(RESULT_SIGNATURE), result.id).ok;
       if (stored && !believed) onForged(result.id);
-      const replace = stored && (!believed || isRejection(stored.data));
+      const replace = stored &&
+        (!believed || isRejection(stored.data) || (replaces > 0 && stored.seq === replaces));
       if (replace) {
         await transport.purgeSubject(subj.resultsStream, subject).catch(() => {});
         ack = await transport.publishDurable(subject, body, opts);
@@ -117,6 +122,36 @@ export function submissions(kit: Kit): Submissions {
     const stored = ack.ok ||
       (!ack.ok && (ack.code === "SUBJECT_FULL" || ack.code === "WRONG_LAST_SEQUENCE"));
     return { ok: stored, error: ack.ok ? undefined : ack.message };
+  }
+
+  /** The retry mark of a submission: the RESULTS sequence it may replace, or 0. */
+  function retryMarkOf(msg: DurableMsg, id: string): number {
+    const mark = msg.header(RETRY_HEADER);
+    if (!mark) return 0;
+    const dot = mark.indexOf(".");
+    const seq = Number(mark.slice(0, dot));
+    if (!Number.isSafeInteger(seq) || seq <= 0) return 0;
+    return mark.slice(dot + 1) === retrySignature(deps.results.signer, id, seq) ? seq : 0;
+  }
+
+  /** What a retried task starts with: its history so far, and a record of the retry. */
+  function retriedFrom(stored: StoredMsg, by: string, ctx: Ctx): Retried {
+    let history: AttemptRecord[] = [];
+    try {
+      history = (JSON.parse(decoder.decode(stored.data)) as TaskResult).history ?? [];
+    } catch {
+      // an unreadable history is not carried over
+    }
+    const now = ctx.clock.now();
+    const mark: AttemptRecord = {
+      attempt: 0,
+      worker: "",
+      startedAt: now,
+      endedAt: now,
+      outcome: "retried",
+      by,
+    };
+    return { replaces: stored.seq, history: [...history, mark] };
   }
 
   /** Send a stored result to `tasks.result.<id>` again, as the stream first did. */
@@ -133,7 +168,9 @@ export function submissions(kit: Kit): Submissions {
   function republishStored(ctx: Ctx, epoch: number, msg: DurableMsg, id: string): void {
     kit.storedResult(id).then(ranBefore).then(
       (stored) => {
-        if (stored) republish(stored);
+        // An outcome stored after this submission is its answer already (a redelivery after an
+        // ack lost with a connection): no second copy. One stored before is published again.
+        if (stored && stored.time < msg.storedAt) republish(stored);
         ctx.self.send({ type: "submission.done", epoch, msg, id });
       },
       () => ctx.self.send({ type: "submission.retry", epoch, msg, id }),
@@ -151,7 +188,7 @@ export function submissions(kit: Kit): Submissions {
     result: TaskResult,
     attempt: number,
   ) {
-    void store(result, forged(ctx)).then(({ ok, error }) =>
+    void store(result, forged(ctx), entry.replaces).then(({ ok, error }) =>
       ctx.self.send({ type: "result.published", epoch, id: entry.id, ok, attempt, error })
     );
   }
@@ -196,6 +233,8 @@ export function submissions(kit: Kit): Submissions {
     };
     // A submission already held (a redelivery, or the same id again while it runs) needs no checks.
     const known = core.knows(id);
+    // A `tasks.retry` of a finished task: runs again, replacing the result it names.
+    const retryOf = decoded.ok && !core.tasks.has(id) ? retryMarkOf(msg, id) : 0;
     if (known !== undefined && (core.tasks.has(id) || !decoded.ok)) {
       if (decoded.ok) {
         state.intake!.begin(id);
@@ -213,7 +252,7 @@ export function submissions(kit: Kit): Submissions {
       return;
     }
     // A rejected submission never ran: its id may be used again.
-    if (known === "rejected") core.forget(id);
+    if (known === "rejected" || (retryOf > 0 && known !== undefined)) core.forget(id);
     else if (known !== undefined) {
       // Finished here before: the submitter hears the stored result again.
       state.intake!.begin(id);
@@ -258,10 +297,16 @@ export function submissions(kit: Kit): Submissions {
       // No task runs twice, nor without a place for its result: one stored already ends it here.
       earlier.then(
         (stored) => {
-          // A redelivery whose outcome (even a rejection) is stored was answered already; a new
-          // submission of a finished id hears its result again, and one of a rejected id runs.
-          if (!stored || (!redelivered && isRejection(stored.data))) return ctx.self.send(checked);
-          if (!redelivered) republish(stored);
+          if (!stored) return ctx.self.send(checked);
+          if (retryOf > 0 && stored.seq === retryOf) {
+            return ctx.self.send({ ...checked, retry: retriedFrom(stored, principal.sub, ctx) });
+          }
+          // An outcome stored after this submission was is its answer (a redelivery: settled
+          // without a second word). One stored before belongs to an earlier submission of the
+          // id: a rejection lets this one run, a real result is published again for it.
+          const answered = stored.time >= msg.storedAt;
+          if (!answered && isRejection(stored.data)) return ctx.self.send(checked);
+          if (!answered) republish(stored);
           ctx.self.send({ type: "submission.done", epoch, msg, id: draft.id });
         },
         (err) => {
@@ -362,7 +407,7 @@ export function submissions(kit: Kit): Submissions {
         return;
       }
     }
-    core.submit(m.draft, m.principal, m.msg.seq, m.msg, m.deps, m.msg.storedAt);
+    core.submit(m.draft, m.principal, m.msg.seq, m.msg, m.deps, m.msg.storedAt, m.retry);
     for (const next of intake.end(id)) admit(ctx, state, next);
   }
 
@@ -381,6 +426,14 @@ export function submissions(kit: Kit): Submissions {
   }
 
   return { check, admit, rejectNow, publishResult, publishRejection };
+}
+
+/** The header a `tasks.retry` resubmission carries: `<RESULTS seq>.<signature>`. */
+export const RETRY_HEADER = "Ts-Retry";
+
+/** The signature of a retry mark: only a scheduler (holder of the result key) makes one. */
+export function retrySignature(signer: ResultSigner, id: string, seq: number): string {
+  return signer.sign(encoder.encode(`retry\u0000${id}\u0000${seq}`));
 }
 
 /** A stored result of a run, or null for none or a rejection (a submission that never ran). */

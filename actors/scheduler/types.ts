@@ -5,6 +5,7 @@
  */
 
 import {
+  type AttemptRecord,
   type Config,
   type ConsumerHandle,
   type ConsumerSpec,
@@ -42,6 +43,9 @@ export type SchedulerMsg =
   | ToScheduler
   | { type: "lease.acquired"; epoch: number; previous: LeaseValue | null }
   | { type: "lease.lost"; reason: string }
+  /** The lease was not renewed in time: stop acting, keep the term (see lease.ts). */
+  | { type: "lease.paused"; reason: string }
+  | { type: "lease.resumed"; pausedMs: number }
   | { type: "lease.fatal"; error: string }
   | {
     type: "leader.ready";
@@ -60,6 +64,8 @@ export type SchedulerMsg =
     principal: Principal;
     msg: DurableMsg;
     deps: Map<string, TerminalState | "unknown">;
+    /** A `tasks.retry`: the stored result it replaces and the history before it. */
+    retry?: Retried;
   }
   | {
     type: "submission.rejected";
@@ -101,8 +107,18 @@ export type SchedulerMsg =
   | { type: "message.refused"; subject: string; reason: SealProblem }
   | { type: "request.cancel"; msg: InMsg }
   | { type: "request.status"; msg: InMsg }
+  | { type: "request.list"; msg: InMsg }
+  | { type: "request.retry"; msg: InMsg }
+  | { type: "request.purge"; msg: InMsg }
   | { type: "request.cancel.checked"; msg: InMsg; id: string; by: string }
   | { type: "tick" };
+
+/** What a retried task carries over: the result it replaces, and its history up to the retry. */
+export interface Retried {
+  /** RESULTS sequence of the stored result the new outcome replaces. */
+  replaces: number;
+  history: AttemptRecord[];
+}
 
 /** A submission that passed its checks, on its way into the task table. */
 export type Checked = Extract<SchedulerMsg, { type: "submission.checked" }>;
@@ -153,6 +169,8 @@ export interface State {
   nodeRefused: Map<string, number>;
   ticker: { cancel(): void } | null;
   lastStats: string;
+  /** Leading, but the lease was not renewed in time: nothing is dispatched, no node is lost. */
+  paused: boolean;
 }
 
 export const encoder: TextEncoder = new TextEncoder();
@@ -164,9 +182,12 @@ export function tasksConsumer(subjects: Subjects, config: Config): ConsumerSpec 
     stream: subjects.tasksStream,
     durable: "scheduler",
     maxAckPending: config.maxQueue,
-    // Redelivery is driven by takeovers (a consumer reset), not by this timer;
-    // it is a last resort for a leader that lost its lease and could not say so.
-    ackWaitMs: 3_600_000,
+    // Takeovers redeliver at once (a consumer reset). This timer brings back
+    // deliveries lost in flight when the leader's connection broke (its server
+    // died): the consumer counts them delivered, the leader never saw them. A
+    // redelivery of a task the leader holds only replaces its message (nothing
+    // runs twice); one whose result is stored is acked.
+    ackWaitMs: 30_000,
     batch: Math.min(1_000, config.maxQueue),
   };
 }

@@ -31,7 +31,13 @@ export const ROLES = ["admin", "submitter", "viewer", "worker"] as const;
 export type Role = typeof ROLES[number];
 
 /** What each action needs. */
-export type Action = "submit" | "cancel" | "status" | "schedules.read" | "schedules.manage";
+export type Action =
+  | "submit"
+  | "cancel"
+  | "status"
+  | "schedules.read"
+  | "schedules.manage"
+  | "tasks.manage";
 
 /** Options for {@link TokenVerifier}. */
 export interface VerifierOptions {
@@ -300,6 +306,9 @@ export function authorize(
       return;
     case "schedules.manage":
       deny(who, "change schedules", "admin");
+      return;
+    case "tasks.manage":
+      deny(who, "retry tasks or purge dead letters", "admin");
       return;
     default: {
       const never: never = action;

@@ -30,6 +30,10 @@ export interface Config {
   capabilities: string[];
   /** Tasks the scheduler holds in memory; the rest wait in the stream. */
   maxQueue: number;
+  /** Bytes the TASKS stream may hold; 0: no cap of its own (JetStream's storage limit). */
+  tasksMaxBytes: number;
+  /** Submissions the TASKS stream may hold; 0: no limit. */
+  tasksMaxMsgs: number;
   /** Submissions a second one user (token `sub`) may make, on average; 0: no limit. */
   userRate: number;
   /** Submissions one user may make at once (the token bucket's size). */
@@ -298,6 +302,25 @@ export const CONFIG_KEYS: Keys<Settings> = {
     default: 10_000,
     rule: int(1, 10_000_000),
     help: "tasks the scheduler holds in memory; the rest wait in the stream",
+  },
+  // The TASKS stream refuses a submission when full (discard new), never drops an older one:
+  // an acked publish hears "maximum bytes exceeded" or "maximum messages exceeded". Off by
+  // default: a byte cap larger than JetStream's storage would stop the stream being created.
+  tasksMaxBytes: {
+    env: "TASK_SCHEDULER_TASKS_MAX_BYTES",
+    default: 0,
+    shown: "0 (JetStream's limit)",
+    rule: int(0, 2 ** 50),
+    help:
+      "bytes the TASKS stream may hold: when full, submissions are refused (none dropped). 0: JetStream's storage limit; below it leaves room for results",
+  },
+  tasksMaxMsgs: {
+    env: "TASK_SCHEDULER_TASKS_MAX_MSGS",
+    default: 0,
+    shown: "0 (no limit)",
+    rule: int(0, 1_000_000_000_000),
+    help:
+      "submissions the TASKS stream may hold (waiting or not yet finished): when full, new ones are refused. 0: no limit",
   },
   // Per-user limits (actors/scheduler/limits.ts). The defaults never throttle one user on one
   // leader: it checks about 13,000 submissions/s on two cores, and bench/e2e_bench.ts sends

@@ -26,6 +26,12 @@ export interface Subjects {
   progress(id: string): string;
   readonly cancel: string;
   readonly status: string;
+  /** `tasks.list`: held tasks by state and type, or dead letters; paged (viewer). */
+  readonly list: string;
+  /** `tasks.retry`: run a failed task again with a fresh attempt budget (admin). */
+  readonly retry: string;
+  /** `tasks.purge`: remove dead letters, one or all (admin). */
+  readonly purge: string;
   monitorWorker(node: string): string;
   monitorTask(id: string): string;
   monitorScheduler(id: string): string;
@@ -83,6 +89,9 @@ export function subjects(prefix = ""): Subjects {
     progress: (id) => `${p}tasks.progress.${id}`,
     cancel: `${p}tasks.cancel`,
     status: `${p}tasks.status`,
+    list: `${p}tasks.list`,
+    retry: `${p}tasks.retry`,
+    purge: `${p}tasks.purge`,
     monitorWorker: (node) => `${p}monitor.worker.${node}`,
     monitorTask: (id) => `${p}monitor.task.${id}`,
     monitorScheduler: (id) => `${p}monitor.scheduler.${id}`,

@@ -75,8 +75,10 @@ export interface AttemptRecord {
   worker: string;
   startedAt: number;
   endedAt: number;
-  outcome: "succeeded" | "failed" | "timeout" | "cancelled" | "lost";
+  outcome: "succeeded" | "failed" | "timeout" | "cancelled" | "lost" | "retried";
   error?: ErrorInfo;
+  /** For `retried`: who asked (`tasks.retry`); the attempts after it have a fresh budget. */
+  by?: string;
 }
 
 /** The final outcome of a task, published once on `tasks.result.<id>`. */

@@ -25,6 +25,7 @@ import type {
   PublishOptions,
   StoredMsg,
   StreamSpec,
+  StreamState,
   Subscription,
   Transport,
 } from "./types.ts";
@@ -54,6 +55,13 @@ interface MemStream {
   msgs: Map<number, Stored>;
   lastSeq: number;
   msgIds: Map<string, number>;
+}
+
+/** Bytes a stream holds (bodies only: the twin counts no overhead). */
+function bytesOf(st: MemStream): number {
+  let n = 0;
+  for (const m of st.msgs.values()) n += m.data.length;
+  return n;
 }
 
 interface MemConsumer {
@@ -166,6 +174,15 @@ export class MemoryBroker {
           code: "SUBJECT_FULL",
           message: "maximum messages per subject exceeded",
         };
+      }
+    }
+    if (st.spec.discard && st.spec.discard !== "old") {
+      const { maxMsgs = 0, maxBytes = 0 } = st.spec;
+      if (maxMsgs > 0 && st.msgs.size >= maxMsgs) {
+        return { ok: false, code: "STREAM_FULL", message: "maximum messages exceeded" };
+      }
+      if (maxBytes > 0 && bytesOf(st) + data.length > maxBytes) {
+        return { ok: false, code: "STREAM_FULL", message: "maximum bytes exceeded" };
       }
     }
     const seq = ++st.lastSeq;
@@ -287,18 +304,21 @@ export class MemoryTransport implements Transport {
     return new Promise((r) => setTimeout(r, 0));
   }
 
-  ensureStreams(specs: StreamSpec[]): Promise<void> {
+  ensureStreams(specs: StreamSpec[], opts?: { update?: boolean }): Promise<string[]> {
     for (const spec of specs) {
       const st = this.#broker.streams.get(spec.name);
-      if (st) st.spec = spec;
-      else {this.#broker.streams.set(spec.name, {
+      if (st) {
+        if (opts?.update !== false) st.spec = spec;
+      } else {
+        this.#broker.streams.set(spec.name, {
           spec,
           msgs: new Map(),
           lastSeq: 0,
           msgIds: new Map(),
-        });}
+        });
+      }
     }
-    return Promise.resolve();
+    return Promise.resolve([]);
   }
 
   publishDurable(subject: string, data: Uint8Array, opts?: DurablePublishOptions): Promise<PubAck> {
@@ -336,18 +356,28 @@ export class MemoryTransport implements Transport {
     return Promise.resolve();
   }
 
-  streamInfo(stream: string): Promise<{ messages: number; lastSeq: number }> {
+  streamInfo(stream: string): Promise<StreamState> {
     const st = this.#broker.streams.get(stream);
     if (!st) return Promise.reject(new SchedulerError("TRANSPORT", `no stream ${stream}`));
-    return Promise.resolve({ messages: st.msgs.size, lastSeq: st.lastSeq });
+    return Promise.resolve({
+      messages: st.msgs.size,
+      bytes: bytesOf(st),
+      lastSeq: st.lastSeq,
+      maxMsgs: st.spec.maxMsgs ?? 0,
+      maxBytes: st.spec.maxBytes ?? 0,
+    });
   }
 
-  purgeSubject(stream: string, subject: string): Promise<void> {
+  purgeSubject(stream: string, subject: string): Promise<number> {
     const st = this.#broker.streams.get(stream);
+    let purged = 0;
     for (const m of [...(st?.msgs.values() ?? [])]) {
-      if (m.subject === subject) st!.msgs.delete(m.seq);
+      if (subjectMatches(subject, m.subject)) {
+        st!.msgs.delete(m.seq);
+        purged++;
+      }
     }
-    return Promise.resolve();
+    return Promise.resolve(purged);
   }
 
   lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {

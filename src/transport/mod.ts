@@ -5,7 +5,7 @@
  * @module
  */
 
-export { connectNats, NatsTransport } from "./nats.ts";
+export { connectNats, NatsTransport, pubAckError } from "./nats.ts";
 export { MemoryBroker, MemoryTransport, subjectMatches } from "./memory.ts";
 export { decodeMessage, encodeMessage, RemoteRef, serveRef } from "./remote_ref.ts";
 export { findNatsServer, freePort, startNatsServer } from "./nats_server.ts";
@@ -22,9 +22,11 @@ export type {
   KvBucket,
   KvEntry,
   PubAck,
+  PubAckError,
   PublishOptions,
   StoredMsg,
   StreamSpec,
+  StreamState,
   Subscription,
   Transport,
 } from "./types.ts";

@@ -45,9 +45,11 @@ import type {
   KvBucket,
   KvEntry,
   PubAck,
+  PubAckError,
   PublishOptions,
   StoredMsg,
   StreamSpec,
+  StreamState,
   Subscription,
   Transport,
 } from "./types.ts";
@@ -67,6 +69,10 @@ export interface NatsOptions {
 }
 
 const MS = 1_000_000;
+/** Idle heartbeat of the pull consumer: two missed ones make it pull again (see consume). */
+const PULL_HEARTBEAT_MS = 500;
+/** Pull-loop notices that are routine (every pull, every heartbeat, a pull that expired). */
+const QUIET = /^(next|heartbeat|debug|discard)$/;
 const decoder = new TextDecoder();
 
 function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
@@ -156,6 +162,31 @@ export async function connectNats(options: NatsOptions): Promise<NatsTransport> 
   }
 }
 
+/**
+ * A PubAck's error as a code (err_codes and descriptions of nats-server 2.9).
+ * 10077 ("store failed") carries the store's own reason: a subject, message
+ * or byte limit with discard new, or the disk's write error.
+ */
+export function pubAckError(errCode: number | undefined, description: string): PubAckError {
+  switch (errCode) {
+    case 10071:
+      return "WRONG_LAST_SEQUENCE";
+    case 10023: // insufficient resources: JetStream's max_file_store (or max_memory_store) is used up
+    case 10002: // resource limits exceeded for account
+    case 10047: // insufficient storage resources available
+      return "STORAGE_FULL";
+    case 10077:
+      if (/per subject/i.test(description)) return "SUBJECT_FULL";
+      if (/^maximum (messages|bytes) exceeded/i.test(description)) return "STREAM_FULL";
+      if (/no space left|quota|insufficient|resource/i.test(description)) {
+        return "STORAGE_FULL";
+      }
+      return "ERROR";
+    default:
+      return "ERROR";
+  }
+}
+
 interface PendingAck {
   resolve: (a: PubAck) => void;
   expires: number;
@@ -240,7 +271,8 @@ export class NatsTransport implements Transport {
     return this.nc.flush();
   }
 
-  async ensureStreams(specs: StreamSpec[]): Promise<void> {
+  async ensureStreams(specs: StreamSpec[], opts?: { update?: boolean }): Promise<string[]> {
+    const notes: string[] = [];
     for (const spec of specs) {
       const config: Partial<StreamConfig> & { name: string } = {
         name: spec.name,
@@ -251,7 +283,8 @@ export class NatsTransport implements Transport {
         storage: spec.storage === "memory" ? StorageType.Memory : StorageType.File,
         max_age: (spec.maxAgeMs ?? 0) * MS,
         max_msgs_per_subject: spec.maxMsgsPerSubject ?? -1,
-        max_bytes: spec.maxBytes ?? -1,
+        max_msgs: spec.maxMsgs || -1,
+        max_bytes: spec.maxBytes || -1,
         duplicate_window: (spec.duplicateWindowMs ?? 120_000) * MS,
         num_replicas: spec.replicas ?? 1,
         discard: spec.discard && spec.discard !== "old" ? DiscardPolicy.New : DiscardPolicy.Old,
@@ -261,25 +294,47 @@ export class NatsTransport implements Transport {
           ? { republish: { src: spec.republish.src, dest: spec.republish.dest } }
           : {}),
       };
-      let exists = true;
+      let held: { messages: number; bytes: number } | null = null;
       try {
-        await this.#jsm.streams.info(spec.name);
+        held = (await this.#jsm.streams.info(spec.name)).state;
       } catch {
-        exists = false;
+        held = null;
+      }
+      if (held && opts?.update === false) continue;
+      if (held) {
+        // Lowering a limit below what the stream holds makes JetStream drop its oldest
+        // messages, even with discard new: hold at what it has instead (full until it drains).
+        for (
+          const [key, now] of [["max_msgs", held.messages], ["max_bytes", held.bytes]] as const
+        ) {
+          const limit = config[key]!;
+          if (limit > 0 && now > limit) {
+            config[key] = now;
+            notes.push(
+              `stream ${spec.name} holds ${now} (${key}), more than its new limit ${limit}: ` +
+                `kept at ${now} so that nothing stored is dropped; the next update lowers it`,
+            );
+          }
+        }
       }
       try {
-        if (exists) await this.#jsm.streams.update(spec.name, config);
+        if (held) await this.#jsm.streams.update(spec.name, config);
         else await this.#jsm.streams.add(config);
       } catch (err) {
+        const message = String((err as Error).message);
         // Two processes starting at once may both try to add: a second add of the same config is fine.
-        if (!exists && /already in use|exists/i.test(String((err as Error).message))) continue;
+        if (!held && /already in use|exists/i.test(message)) continue;
+        const hint = /insufficient storage/i.test(message) && (config.max_bytes ?? -1) > 0
+          ? ` (its byte limit, ${config.max_bytes}, is more than JetStream's storage can reserve)`
+          : "";
         throw new SchedulerError(
           "TRANSPORT",
-          `cannot create stream ${spec.name}: ${(err as Error).message}`,
+          `cannot create stream ${spec.name}: ${message}${hint}`,
           { cause: err },
         );
       }
     }
+    return notes;
   }
 
   publishDurable(subject: string, data: Uint8Array, opts?: DurablePublishOptions): Promise<PubAck> {
@@ -323,12 +378,8 @@ export class NatsTransport implements Transport {
         error?: { err_code?: number; description?: string };
       };
       if (r.error) {
-        const code = r.error.err_code === 10071
-          ? "WRONG_LAST_SEQUENCE"
-          : r.error.err_code === 10077
-          ? "SUBJECT_FULL"
-          : "ERROR";
-        p.resolve({ ok: false, code, message: r.error.description ?? "stream error" });
+        const message = r.error.description ?? "stream error";
+        p.resolve({ ok: false, code: pubAckError(r.error.err_code, message), message });
       } else {
         p.resolve({ ok: true, seq: r.seq ?? 0, duplicate: r.duplicate ?? false });
       }
@@ -363,13 +414,23 @@ export class NatsTransport implements Transport {
     spec: ConsumerSpec,
     fn: (msg: DurableMsg) => void,
     onLost?: (reason: string) => void,
+    onStatus?: (event: string) => void,
   ): Promise<ConsumerHandle> {
     await this.#ensureConsumer(spec);
     const consumer = await this.#js.consumers.get(spec.stream, spec.durable);
+    // A pull request lives on the consumer's leader. When that leader changes (its server died),
+    // nats.js hears "409 Leadership Change" or nothing, and pulls again only after two missed
+    // idle heartbeats (15 s each by default); on a reconnect it first asks for the consumer's
+    // info and, if that times out during the election, waits 15-45 s before asking again.
+    // Heartbeats every 500 ms and no info call (bind) make it pull again within 1-1.5 s of
+    // silence, at once after a reconnect. A deleted consumer still ends the loop (its pending
+    // pulls hear "409 Consumer Deleted").
     const messages = await consumer.consume({
       max_messages: spec.batch ?? 1_000,
       callback: (m) => fn(new JsDurable(m)),
       abort_on_missing_resource: true,
+      bind: true,
+      idle_heartbeat: PULL_HEARTBEAT_MS,
     });
     let stopping = false;
     void messages.closed().then((err) => {
@@ -381,6 +442,11 @@ export class NatsTransport implements Transport {
           onLost(`consumer ${spec.durable} was deleted`);
           break;
         }
+        // Missed heartbeats are reported again every interval while silent: say it once.
+        if (stopping || (s.type === "heartbeats_missed" ? s.count !== 2 : QUIET.test(s.type))) {
+          continue;
+        }
+        onStatus?.(s.type === "heartbeats_missed" ? "heartbeats missed; pulling again" : s.type);
       }
     })().catch(() => {});
     const handle: ConsumerHandle = {
@@ -425,14 +491,20 @@ export class NatsTransport implements Transport {
     await this.#ensureConsumer(spec);
   }
 
-  async streamInfo(stream: string): Promise<{ messages: number; lastSeq: number }> {
-    const info = await this.#jsm.streams.info(stream);
-    return { messages: info.state.messages, lastSeq: info.state.last_seq };
+  async streamInfo(stream: string): Promise<StreamState> {
+    const { state, config } = await this.#jsm.streams.info(stream);
+    return {
+      messages: state.messages,
+      bytes: state.bytes,
+      lastSeq: state.last_seq,
+      maxMsgs: Math.max(0, config.max_msgs),
+      maxBytes: Math.max(0, config.max_bytes),
+    };
   }
 
-  async purgeSubject(stream: string, subject: string): Promise<void> {
+  async purgeSubject(stream: string, subject: string): Promise<number> {
     try {
-      await this.#jsm.streams.purge(stream, { filter: subject });
+      return (await this.#jsm.streams.purge(stream, { filter: subject })).purged;
     } catch (err) {
       throw new SchedulerError(
         "TRANSPORT",

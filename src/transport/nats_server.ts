@@ -18,6 +18,11 @@ export interface NatsServerOptions {
   serverName?: string;
   /** JetStream with file storage under `dir/jetstream` (default true). */
   jetstream?: boolean;
+  /**
+   * JetStream's `max_file_store` in bytes: what all its file streams may hold
+   * together (default: the server's own, 75 % of the disk's free space at start).
+   */
+  maxFileStore?: number;
   /** Cluster settings for a multi-node test cluster. */
   cluster?: { name: string; port: number; routes: number[] };
   /** Extra lines appended to the config. */
@@ -89,7 +94,8 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     `max_payload: 8MB`,
   ];
   if (options.jetstream ?? true) {
-    lines.push(`jetstream { store_dir: "${dir}/jetstream" }`);
+    const max = options.maxFileStore ? `, max_file_store: ${options.maxFileStore}` : "";
+    lines.push(`jetstream { store_dir: "${dir}/jetstream"${max} }`);
   }
   if (options.cluster) {
     const c = options.cluster;

@@ -54,12 +54,16 @@ export type PubAck =
 /**
  * Why a stream did not store a message: `WRONG_LAST_SEQUENCE` (an expected
  * last sequence did not hold), `SUBJECT_FULL` (the subject already holds its
- * most messages and the stream discards new ones), `NO_STREAM`, `TIMEOUT`, or
- * any other stream error.
+ * most messages and the stream discards new ones), `STREAM_FULL` (the stream
+ * holds its most messages or bytes and discards new ones), `STORAGE_FULL`
+ * (JetStream's storage is used up: its `max_file_store`, the account's limit
+ * or the disk itself), `NO_STREAM`, `TIMEOUT`, or any other stream error.
  */
 export type PubAckError =
   | "WRONG_LAST_SEQUENCE"
   | "SUBJECT_FULL"
+  | "STREAM_FULL"
+  | "STORAGE_FULL"
   | "NO_STREAM"
   | "TIMEOUT"
   | "ERROR";
@@ -77,6 +81,9 @@ export interface StreamSpec {
   /** 0 means no limit. */
   maxAgeMs?: number;
   maxMsgsPerSubject?: number;
+  /** Most messages held; 0 or absent: no limit. See {@link Transport.ensureStreams}. */
+  maxMsgs?: number;
+  /** Most bytes held; 0 or absent: no limit (JetStream's storage limit applies). */
   maxBytes?: number;
   duplicateWindowMs?: number;
   replicas?: number;
@@ -90,6 +97,15 @@ export interface StreamSpec {
    * header (a header would be republished to subscribers).
    */
   discard?: "old" | "new" | "new-per-subject";
+}
+
+/** What a stream holds, and its limits (0: none). */
+export interface StreamState {
+  messages: number;
+  bytes: number;
+  lastSeq: number;
+  maxMsgs: number;
+  maxBytes: number;
 }
 
 /** A durable pull consumer. */
@@ -165,28 +181,38 @@ export interface Transport {
   inbox(): string;
   flush(): Promise<void>;
 
-  /** Create or update streams (idempotent). */
-  ensureStreams(specs: StreamSpec[]): Promise<void>;
+  /**
+   * Create missing streams and, unless `update` is false, bring existing ones
+   * to their spec (idempotent). A message or byte limit below what a stream
+   * holds now is not applied as such, since JetStream would drop its oldest
+   * messages to fit: the limit becomes what it holds (full until it drains),
+   * and the returned notes say so.
+   */
+  ensureStreams(specs: StreamSpec[], opts?: { update?: boolean }): Promise<string[]>;
   /** Publish into a stream, pipelined: many may be awaiting their ack at once. */
   publishDurable(subject: string, data: Uint8Array, opts?: DurablePublishOptions): Promise<PubAck>;
   /**
    * Pull from a durable consumer, creating it if missing. `onLost` hears when
    * the consumer or its stream disappears (deleted, or JetStream gone): the
-   * consume loop has stopped then.
+   * consume loop has stopped then. `onStatus` hears what the pull loop does
+   * about a silent or leaderless consumer (missed heartbeats, pulling again,
+   * no responders), for the log.
    */
   consume(
     spec: ConsumerSpec,
     fn: (msg: DurableMsg) => void,
     onLost?: (reason: string) => void,
+    onStatus?: (event: string) => void,
   ): Promise<ConsumerHandle>;
   /** Delete and recreate a consumer so that everything it had not acked is delivered again now. */
   resetConsumer(spec: ConsumerSpec): Promise<void>;
-  /** How many messages a stream holds and its last sequence. */
-  streamInfo(stream: string): Promise<{ messages: number; lastSeq: number }>;
+  /** How many messages and bytes a stream holds, its last sequence and its limits. */
+  streamInfo(stream: string): Promise<StreamState>;
   /** The last message on `subject` in `stream`, or null. */
   lastMessage(stream: string, subject: string): Promise<StoredMsg | null>;
   /** Remove every message on `subject` from `stream` (a forged result, for one). */
-  purgeSubject(stream: string, subject: string): Promise<void>;
+  /** Remove a subject's messages (wildcards allowed); resolves with how many went. */
+  purgeSubject(stream: string, subject: string): Promise<number>;
   /** Messages in a stream, in order, optionally filtered (for rebuilds and inspection). */
   readStream(
     stream: string,

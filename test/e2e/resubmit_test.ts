@@ -70,14 +70,18 @@ Deno.test("resubmit - a rejected id runs when submitted again (also after a rest
     assert.deepEqual(await nth("a1", 2), a1);
 
     await kill(n, "SIGTERM");
-    n = await node(server.url, ["--node-id", "n1"]);
-
+    // Submitted while no scheduler runs: in the stream when the next one takes over.
     submit("s1", good);
+    submit("a1", good);
+    await t.flush();
+    n = await node(server.url, ["--node-id", "n1"]);
     const s1 = await nth("s1", 2);
     assert.equal(s1.state, "succeeded", "the rejected id ran after the restart");
     assert.equal((await status("s1")).state, "succeeded");
-    submit("a1", good);
     assert.deepEqual(await nth("a1", 3), a1, "the stored result, not a second run");
+    // And after the takeover, as a fresh submission.
+    submit("a1", good);
+    assert.deepEqual(await nth("a1", 4), a1);
     assert.ok(
       n.log.some((l) => l.includes("scheduler: republished") && l.includes("a1")),
       "the republish is in the log",

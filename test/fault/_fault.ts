@@ -222,3 +222,54 @@ export class Watch implements AsyncDisposable {
 export function report(name: string, fields: Record<string, unknown>): void {
   console.log(`[fault] ${name}: ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}`);
 }
+
+/** Arguments of a worker-only node process. */
+export function worker(id: string, workers: number, concurrency: number): string[] {
+  return [
+    "--role",
+    "worker",
+    "--node-id",
+    id,
+    "--workers",
+    String(workers),
+    "--concurrency",
+    String(concurrency),
+  ];
+}
+
+/**
+ * Tasks put back in the queue between `from` and `to` whose delta before that
+ * named a worker of the lost node: what node-lost requeued.
+ */
+export function requeuedFrom(
+  watch: Watch,
+  workerPrefix: string,
+  from: number,
+  to: number,
+): string[] {
+  const last = new Map<string, Record<string, unknown>>();
+  const out: string[] = [];
+  for (const e of watch.events) {
+    if (!e.subject.startsWith("monitor.task.") || e.at > to) continue;
+    const id = String(e.body.id);
+    const prev = last.get(id);
+    if (
+      e.at >= from && e.body.state === "queued" && prev &&
+      String(prev.worker).startsWith(workerPrefix)
+    ) {
+      out.push(id);
+    }
+    last.set(id, e.body);
+  }
+  return out;
+}
+
+/** Milliseconds since the epoch of the first log line after `since` that contains `text`, or undefined. */
+export function loggedAt(log: string[], text: string, since = 0): number | undefined {
+  for (const l of log) {
+    if (!l.includes(text)) continue;
+    const at = Date.parse(l.match(/^\[([^\]]+)\]/)?.[1] ?? "");
+    if (at >= since) return at;
+  }
+  return undefined;
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { TestServer } from "../_nats_server.ts";
-import { FULL, kill, Load, node, report, Watch } from "./_fault.ts";
+import { FULL, kill, Load, node, report, requeuedFrom, Watch, worker } from "./_fault.ts";
 import { TcpProxy } from "./_proxy.ts";
 
 /** Every twelfth task sleeps 3 s: long enough to be cut off mid-run on w1. */
@@ -115,38 +115,3 @@ Deno.test({
     }
   },
 });
-
-function worker(id: string, workers: number, concurrency: number): string[] {
-  return [
-    "--role",
-    "worker",
-    "--node-id",
-    id,
-    "--workers",
-    String(workers),
-    "--concurrency",
-    String(concurrency),
-  ];
-}
-
-/**
- * Tasks put back in the queue between `from` and `to` whose delta before that
- * named a worker of the lost node: what node-lost requeued.
- */
-function requeuedFrom(watch: Watch, workerPrefix: string, from: number, to: number): string[] {
-  const last = new Map<string, Record<string, unknown>>();
-  const out: string[] = [];
-  for (const e of watch.events) {
-    if (!e.subject.startsWith("monitor.task.") || e.at > to) continue;
-    const id = String(e.body.id);
-    const prev = last.get(id);
-    if (
-      e.at >= from && e.body.state === "queued" && prev &&
-      String(prev.worker).startsWith(workerPrefix)
-    ) {
-      out.push(id);
-    }
-    last.set(id, e.body);
-  }
-  return out;
-}
