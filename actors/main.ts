@@ -133,6 +133,7 @@ async function run(atExit: (() => Promise<void>)[]): Promise<number> {
 Session admin token (valid 24 h):
 
   export TOKEN=${token}
+  export TASK_SCHEDULER_TOKEN=$TOKEN     # for deno task ctl and the client library
 
 Submit a task and watch it:
 

@@ -38,6 +38,7 @@ import {
 } from "../../src/mod.ts";
 import { DECLARED } from "../../src/config/keys.ts";
 import { natsAccess } from "../embedded.ts";
+import { readHidden, readLine } from "./_prompt.ts";
 
 const USAGE = `Usage: deno task user <command> [options]
 
@@ -60,8 +61,6 @@ Exit codes: 0 done, 1 not found or error, 2 usage.`;
 
 /** A usage error: exit 2. */
 class Usage extends Error {}
-
-const encoder = new TextEncoder();
 
 function say(text: string): void {
   console.log(text);
@@ -98,67 +97,6 @@ function parse(args: string[]) {
 
 function list(text: string | undefined): string[] | undefined {
   return text?.split(",").map((s) => s.trim()).filter(Boolean);
-}
-
-/** The first line of stdin (without its line end). */
-async function readLine(): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  const reader = Deno.stdin.readable.getReader();
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      if (value.includes(10)) break;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const text = new TextDecoder().decode(concat(chunks));
-  const end = text.indexOf("\n");
-  return (end < 0 ? text : text.slice(0, end)).replace(/\r$/, "");
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
-/** Read a line from the terminal with echo off: Enter ends it, Backspace erases, Ctrl-C aborts. */
-async function readHidden(prompt: string): Promise<string> {
-  await Deno.stderr.write(encoder.encode(prompt));
-  const bytes: number[] = [];
-  const one = new Uint8Array(1);
-  Deno.stdin.setRaw(true);
-  try {
-    for (;;) {
-      const n = await Deno.stdin.read(one);
-      if (n === null) break;
-      const b = one[0];
-      if (b === 13 || b === 10) break;
-      if (b === 3) throw new Error("cancelled");
-      if (b === 4) {
-        if (bytes.length === 0) break;
-        continue;
-      }
-      if (b === 127 || b === 8) {
-        // Erase one character: its continuation bytes (10xxxxxx), then its first byte.
-        while (bytes.length && (bytes[bytes.length - 1] & 0xc0) === 0x80) bytes.pop();
-        bytes.pop();
-        continue;
-      }
-      bytes.push(b);
-    }
-  } finally {
-    Deno.stdin.setRaw(false);
-    await Deno.stderr.write(encoder.encode("\n"));
-  }
-  return new TextDecoder().decode(new Uint8Array(bytes));
 }
 
 /** The new password: typed twice at a terminal, else stdin's first line; checked. */

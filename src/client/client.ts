@@ -12,18 +12,25 @@ import { type MonitorFollower, startNodeStatus, startWatch } from "./monitor.ts"
 import { type Baseline, Handle, type HandleHost, pooled } from "./task.ts";
 import type {
   CancelReply,
+  DeadLetter,
+  DeadListQuery,
+  HeldListQuery,
+  ListQuery,
   LoginResult,
   MonitorWatch,
   NodeStatus,
   NodeStatusSubscription,
+  RetryResult,
   Schedules,
   ScheduleSpec,
   ScheduleView,
   SubmitItem,
   SubmitOptions,
   TaskHandle,
+  TaskPage,
   TaskResult,
   TaskStatus,
+  TaskStatusView,
 } from "./types.ts";
 
 /** How to reach the scheduler, and who you are. */
@@ -495,6 +502,103 @@ export class SchedulerClient implements AsyncDisposable {
    */
   async cancel(id: string): Promise<CancelReply> {
     return await this.#request(`${this.#p}tasks.cancel`, { id }, "write") as unknown as CancelReply;
+  }
+
+  /**
+   * `tasks.list`: one page of the tasks the leader holds (status views), by
+   * state and type, oldest submission first; with `state: "dead"` the dead
+   * letters (failed tasks) instead. Pass the page's `next` as `after` for the
+   * next page. Needs viewer, submitter or admin; a bad query throws a
+   * {@link RequestRefusedError} (`INVALID_ARGUMENT`) naming the field.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./mod.ts";
+   * const c = await connect({ servers: "nats://127.0.0.1:4222", token: "eyJ…" });
+   * let page = await c.list({ state: "queued", limit: 50 });
+   * for (;;) {
+   *   for (const t of page.tasks) console.log(t.id, t.type, t.priority);
+   *   if (!page.next) break;
+   *   page = await c.list({ state: "queued", limit: 50, after: page.next });
+   * }
+   * const dead = await c.list({ state: "dead" });
+   * console.log(dead.tasks.map((d) => `${d.id}: ${d.error?.message}`));
+   * await c.close();
+   * ```
+   */
+  list(query: DeadListQuery): Promise<TaskPage<DeadLetter>>;
+  /** `tasks.list` of held tasks: see the overload above. */
+  list(query?: HeldListQuery): Promise<TaskPage<TaskStatusView>>;
+  /** `tasks.list`, held tasks or dead letters as `query.state` says. */
+  list(query?: ListQuery): Promise<TaskPage<TaskStatusView | DeadLetter>>;
+  async list(query: ListQuery = {}): Promise<TaskPage<TaskStatusView | DeadLetter>> {
+    const body: Record<string, unknown> = {};
+    for (const k of ["state", "type", "limit", "after"] as const) {
+      if (query[k] !== undefined) body[k] = query[k];
+    }
+    const r = await this.#request(`${this.#p}tasks.list`, body, "read");
+    if (!Array.isArray(r.tasks)) {
+      throw new SchedulerClientError("BAD_REPLY", "tasks.list answered without tasks");
+    }
+    const page: TaskPage<TaskStatusView | DeadLetter> = {
+      tasks: r.tasks as (TaskStatusView | DeadLetter)[],
+    };
+    if (typeof r.next === "string") page.next = r.next;
+    return page;
+  }
+
+  /**
+   * `tasks.retry` (admin): run a `failed` task again with a fresh attempt
+   * budget. The leader submits its dead letter again; the returned `task`
+   * follows the new run, whose outcome replaces the failed result (its
+   * `history` keeps the earlier attempts and a `retried` mark). A task still
+   * held or not failed throws a {@link RequestRefusedError} with
+   * `INVALID_ARGUMENT`; one without a stored result or dead letter, `NOT_FOUND`.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./mod.ts";
+   * const c = await connect({ servers: "nats://127.0.0.1:4222", token: "eyJ…" });
+   * const { task } = await c.retry("report-42");
+   * console.log((await task.result()).state);
+   * await c.close();
+   * ```
+   */
+  async retry(id: string): Promise<RetryResult> {
+    if (!TASK_ID.test(id)) {
+      throw new SchedulerClientError("INVALID_ARGUMENT", `not a task id: ${JSON.stringify(id)}`);
+    }
+    const r = await this.#request(`${this.#p}tasks.retry`, { id }, "write");
+    if (typeof r.replaces !== "number") {
+      throw new SchedulerClientError("BAD_REPLY", "tasks.retry answered without replaces");
+    }
+    // Results up to the one replaced are the old run's: the handle waits for a newer one.
+    const task = new Handle(this.#host, id, undefined, {
+      seq: r.replaces,
+      rejected: false,
+      replaced: true,
+    });
+    return {
+      id,
+      state: "resubmitted",
+      replaces: r.replaces,
+      duplicate: r.duplicate === true,
+      task,
+    };
+  }
+
+  /**
+   * `tasks.purge` (admin): remove the dead letter of one task (`{ id }`) or
+   * every dead letter (`{ all: true }`); resolves with how many were removed.
+   * A purged task can no longer be retried.
+   */
+  async purge(target: { id: string } | { all: true }): Promise<number> {
+    const body = "id" in target ? { id: target.id } : { all: target.all };
+    const r = await this.#request(`${this.#p}tasks.purge`, body, "write");
+    if (typeof r.purged !== "number") {
+      throw new SchedulerClientError("BAD_REPLY", "tasks.purge answered without a count");
+    }
+    return r.purged;
   }
 
   /**

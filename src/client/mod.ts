@@ -11,6 +11,8 @@
  *   `tasks.result.<id>` before publishing, and reads the stored outcome from
  *   the `RESULTS` stream after a reconnect, when called late, and every
  *   `resultPollMs` while it waits.
+ * - Operators list held tasks and dead letters (`list`), retry failed tasks
+ *   (`retry`) and purge dead letters (`purge`).
  * - `watch()` and `onNodeStatus()` fold the deltas of `monitor.>` into full
  *   pictures, asking for a snapshot on a gap.
  * - Errors are {@link SchedulerClientError}s with the contract's codes.
@@ -48,6 +50,10 @@ export type {
   AttemptOutcome,
   AttemptRecord,
   CancelReply,
+  DeadLetter,
+  DeadListQuery,
+  HeldListQuery,
+  ListQuery,
   LoginResult,
   MonitorUpdate,
   MonitorView,
@@ -55,6 +61,7 @@ export type {
   NodeStatus,
   NodeStatusSubscription,
   ProgressEvent,
+  RetryResult,
   SchedulerStatus,
   ScheduleRun,
   Schedules,
@@ -64,6 +71,7 @@ export type {
   SubmitOptions,
   TaskHandle,
   TaskMonitorState,
+  TaskPage,
   TaskResult,
   TaskState,
   TaskStatus,

@@ -37,8 +37,14 @@ export interface HandleHost {
  * again after a rejection). `undefined`: no submission (a looked-up handle),
  * so whatever is stored is the answer; `unknown`: the look-up failed, so only
  * a stored result that is not a rejection is believed from the stream.
+ * `replaced`: a retry replaces the stored result, so no result up to `seq`
+ * is this run's, whatever its state.
  */
-export type Baseline = { seq: number; rejected: boolean } | null | undefined | "unknown";
+export type Baseline =
+  | { seq: number; rejected: boolean; replaced?: boolean }
+  | null
+  | undefined
+  | "unknown";
 
 const decoder = new TextDecoder();
 const PROGRESS_BUFFER = 1_000;
@@ -157,8 +163,12 @@ export class Handle implements TaskHandle {
     if (b === "unknown") {
       // Without knowing what was stored before, a stored rejection may be an earlier one.
       if (from === "stored" && r.state === "rejected") return;
-    } else if (b && r.state === "rejected" && seq > 0 && seq <= b.seq && b.rejected) {
-      // The rejection of an earlier submission of this id: this one replaces it.
+    } else if (
+      b && seq > 0 && seq <= b.seq &&
+      (b.replaced === true || (r.state === "rejected" && b.rejected))
+    ) {
+      // The rejection of an earlier submission of this id (this one replaces it), or the
+      // result a retry replaces.
       return;
     }
     this.#settled = r;

@@ -124,6 +124,75 @@ export interface CancelReply {
   was: ActiveState;
 }
 
+/**
+ * A `tasks.list` query (section 6.3); every field is optional. Without
+ * `state` it lists every task the leader holds; `state: "dead"` lists the
+ * dead letters (failed tasks) instead.
+ */
+export interface ListQuery {
+  /** A held state, or `dead` for the dead letters. */
+  state?: ActiveState | "dead";
+  /** Only tasks of this type. */
+  type?: string;
+  /** Most entries in the page: 1..1000 (default 100). */
+  limit?: number;
+  /** The `next` of the page before. */
+  after?: string;
+}
+
+/** A `tasks.list` query for held tasks. */
+export interface HeldListQuery extends ListQuery {
+  /** A held state; none: every held task. */
+  state?: ActiveState;
+}
+
+/** A `tasks.list` query for the dead letters. */
+export interface DeadListQuery extends ListQuery {
+  /** The dead letters. */
+  state: "dead";
+}
+
+/** A dead letter as `tasks.list` shows it: a failed task, kept 30 days (section 4.6). */
+export interface DeadLetter {
+  /** Task id. */
+  id: string;
+  /** Task type. */
+  type: string;
+  /** Its terminal state (`failed`). */
+  state: TerminalState;
+  /** Attempts it had. */
+  attempts: number;
+  /** ISO time it ended. */
+  finishedAt?: string;
+  /** Why the last attempt failed. */
+  error?: ErrorInfo;
+}
+
+/** One page of `tasks.list`, oldest submission first. */
+export interface TaskPage<T> {
+  /** The entries. */
+  tasks: T[];
+  /** Pass it as `after` for the next page; absent on the last page. */
+  next?: string;
+}
+
+/** What `retry` gives (section 6.4): the failed task was submitted again. */
+export interface RetryResult {
+  /** Task id. */
+  id: string;
+  /** Always `resubmitted`. */
+  state: "resubmitted";
+  /** The `RESULTS` sequence of the failed result the new outcome replaces. */
+  replaces: number;
+  /** The stream took it for a repeat of the same retry (within 2 minutes). */
+  duplicate: boolean;
+  /**
+   * Follows the new run: `result()` waits for the outcome that replaces the
+   * failed one (the failed result still stored meanwhile is not taken).
+   */
+  task: TaskHandle;
+}
+
 /** The fields of a submission besides type and payload (section 3.1). */
 export interface SubmitOptions {
   /** Task id (one subject token, 1–128 of `A–Z a–z 0–9 _ - :`); generated when left out. */
