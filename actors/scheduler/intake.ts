@@ -16,6 +16,30 @@ export class Intake<P> {
   #parked = new Map<string, { waitingFor: Set<string>; item: P }>();
   /** Dependency id → dependants parked on it. */
   #waiters = new Map<string, Set<string>>();
+  /** Ids put back in the stream (a look-up failed), until when: they come back. */
+  #deferred = new Map<string, number>();
+
+  /**
+   * A submission with this id went back to the stream to be delivered again
+   * (until `until`): a dependant that meets it meanwhile waits for it too,
+   * instead of being refused for an unknown dependency.
+   */
+  defer(id: string, until: number): void {
+    this.#deferred.delete(id);
+    this.#deferred.set(id, until);
+    if (this.#deferred.size > 100_000) {
+      for (const [k, t] of this.#deferred) {
+        if (this.#deferred.size <= 50_000 && t > until - 60_000) break;
+        this.#deferred.delete(k);
+      }
+    }
+  }
+
+  /** Was `id` put back in the stream and not yet expected to be back? */
+  isDeferred(id: string, now: number): boolean {
+    const until = this.#deferred.get(id);
+    return until !== undefined && until > now;
+  }
 
   /** A submission with this id entered checking. */
   begin(id: string): void {

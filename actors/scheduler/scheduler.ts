@@ -125,6 +125,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         nodeRefused: new Map(),
         ticker: null,
         lastStats: "",
+        putBack: 0,
         paused: false,
       };
       return (async () => {
@@ -253,7 +254,9 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         case "submission.retry":
           if (msg.epoch !== state.epoch) return state;
           msg.msg.nak(1_000);
+          state.putBack++;
           if (state.intake) {
+            state.intake.defer(msg.id, ctx.clock.now() + 60_000);
             for (const next of state.intake.end(msg.id)) {
               admit(ctx, state, next);
             }
@@ -424,6 +427,13 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
               incarnation: info.incarnation,
               reason: "declared lost",
             });
+          }
+          if (state.putBack) {
+            // Look-ups that failed (a connection lost): said once a tick, not once a submission.
+            ctx.log.warn("look-ups in RESULTS failed; submissions put back to be delivered again", {
+              submissions: state.putBack,
+            });
+            state.putBack = 0;
           }
           if (state.refused.size) {
             const counts = Object.fromEntries(state.refused);

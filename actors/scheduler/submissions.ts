@@ -310,7 +310,7 @@ export function submissions(kit: Kit): Submissions {
           ctx.self.send({ type: "submission.done", epoch, msg, id: draft.id });
         },
         (err) => {
-          ctx.log.warn("result look-up failed; the submission will be delivered again", {
+          ctx.log.debug("result look-up failed; the submission will be delivered again", {
             task: draft.id,
             error: String(err),
           });
@@ -355,6 +355,11 @@ export function submissions(kit: Kit): Submissions {
                 found.set(unresolved[i], (JSON.parse(decoder.decode(st.data)) as TaskResult).state);
               } else if (!intake.isPending(unresolved[i])) unknown.push(unresolved[i]);
             });
+            // A dependency put back in the stream (its look-up failed) comes again: so does this.
+            if (unknown.length && unknown.every((d) => intake.isDeferred(d, ctx.clock.now()))) {
+              ctx.self.send({ type: "submission.retry", epoch, msg: m.msg, id });
+              return;
+            }
             if (unknown.length) {
               const s = unknown.length > 1 ? "s" : "";
               const error: ErrorInfo = {
@@ -376,7 +381,7 @@ export function submissions(kit: Kit): Submissions {
             }
           },
           (err) => {
-            ctx.log.warn("dependency look-up failed; the submission will be delivered again", {
+            ctx.log.debug("dependency look-up failed; the submission will be delivered again", {
               task: id,
               error: String(err),
             });

@@ -168,6 +168,8 @@ export interface State {
   refused: Map<string, number>;
   nodeRefused: Map<string, number>;
   ticker: { cancel(): void } | null;
+  /** Submissions put back in the stream since the last tick (their look-ups failed). */
+  putBack: number;
   lastStats: string;
   /** Leading, but the lease was not renewed in time: nothing is dispatched, no node is lost. */
   paused: boolean;
