@@ -30,7 +30,7 @@
  * @module
  */
 
-import type { Clock, ErrorCode, Logger } from "../src/mod.ts";
+import type { Clock, ErrorCode, Logger } from "../src/internal_mod.ts";
 
 /** How an audited action ended. */
 export type AuditOutcome = "ok" | "rejected" | "denied";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ActorRef, ToNode, ToScheduler } from "../src/mod.ts";
+import type { ActorRef, ToNode, ToScheduler } from "../src/internal_mod.ts";
 import type { Term } from "./schedules/runner.ts";
 import type { SchedulesMsg } from "./schedules/schedules.ts";
 

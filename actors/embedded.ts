@@ -26,7 +26,7 @@ import {
   startNatsServer,
   type Subjects,
   type Transport,
-} from "../src/mod.ts";
+} from "../src/internal_mod.ts";
 
 /** User and password of the node user of an embedded server. */
 export interface Credentials {

@@ -25,8 +25,8 @@ import {
   type ScheduleSpec,
   subjects,
   USAGE,
-} from "../src/mod.ts";
-import { RotatingFileSink } from "../src/log_file.ts";
+} from "../src/internal_mod.ts";
+import { RotatingFileSink } from "../src/internal_mod.ts";
 import { anonymousCanUseInternal, credentialsFile, natsAccess, startEmbedded } from "./embedded.ts";
 import { startNode } from "./node.ts";
 import { type Demo, removeDemoSchedules, startDemo, triggerDemo } from "./schedules/demo.ts";

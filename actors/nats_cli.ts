@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { connectNats } from "../src/mod.ts";
+import { connectNats } from "../src/internal_mod.ts";
 
 const USAGE = `Usage:
   deno task nats pub <subject> <body> [-H "Name:Value"]... [--count N]

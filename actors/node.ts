@@ -35,8 +35,8 @@ import {
   TokenVerifier,
   type Transport,
   type VerifierOptions,
-} from "../src/mod.ts";
-import { resolveRoots } from "../src/fs_roots.ts";
+} from "../src/internal_mod.ts";
+import { resolveRoots } from "../src/internal_mod.ts";
 import { Audit } from "./audit.ts";
 import { loginBehavior } from "./auth/login.ts";
 import { builtinHandlers } from "./handlers/mod.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Config, StreamSpec, Subjects } from "../src/mod.ts";
+import type { Config, StreamSpec, Subjects } from "../src/internal_mod.ts";
 
 /** The settings the streams depend on (a number: replicas only, no limits). */
 export type StreamSettings = Pick<Config, "replicas" | "tasksMaxBytes" | "tasksMaxMsgs">;

@@ -11,7 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { mintToken, ROLES } from "../src/mod.ts";
+import { mintToken, ROLES } from "../src/internal_mod.ts";
 
 /** The flags and defaults of minting, for help texts. */
 export const MINT_FLAGS = `[--sub NAME] [--roles r1,r2] [--types t1,t2] [--ttl SECONDS]

@@ -12,7 +12,7 @@
  */
 
 import { SchedulerCore, type SchedulerEffects } from "../actors/scheduler/core.ts";
-import { ManualClock, type SubmissionDraft, type TaskId } from "../src/mod.ts";
+import { ManualClock, type SubmissionDraft, type TaskId } from "../src/internal_mod.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 

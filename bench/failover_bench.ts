@@ -19,7 +19,7 @@
  * @module
  */
 
-import { connectNats } from "../src/mod.ts";
+import { connectNats } from "../src/internal_mod.ts";
 import { TestCluster } from "../test/_nats_server.ts";
 import { startNodeProcess } from "../test/_cluster.ts";
 import { Elections, PacedLoad, settledLeaders } from "../test/fault/_failover.ts";

@@ -22,7 +22,7 @@
 
 import { parseArgs } from "node:util";
 import * as hdr from "hdr-histogram-js";
-import { mintToken } from "../src/mod.ts";
+import { mintToken } from "../src/internal_mod.ts";
 import { Client, SECRET, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
 

@@ -35,7 +35,9 @@ export type ErrorCode = typeof ErrorCodes[number];
 
 /** The wire form of an error. */
 export interface ErrorInfo {
+  /** What went wrong, as a code to match on. */
   code: ErrorCode;
+  /** For people: names the problem; may change. */
   message: string;
 }
 
@@ -49,9 +51,12 @@ export interface ErrorInfo {
  * ```
  */
 export class SchedulerError extends Error {
+  /** The error's name. */
   override name = "SchedulerError";
+  /** What went wrong, as a code to match on. */
   readonly code: ErrorCode;
 
+  /** An error with a code and a message that names the problem. */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;

@@ -23,19 +23,25 @@ import type { Logger } from "./log.ts";
 
 /** A progress report: `progress` from 0 to 1, and an optional message. */
 export interface Progress {
+  /** 0..1 (clamped). */
   progress: number;
+  /** What the handler is doing (up to 500 characters are passed on). */
   message?: string;
 }
 
 /** What a handler gets besides its payload. */
 export interface TaskContext {
+  /** The task's id. */
   readonly id: string;
+  /** Its task type. */
   readonly type: string;
   /** 1 for the first attempt. */
   readonly attempt: number;
+  /** Attempts it may have in all. */
   readonly maxAttempts: number;
   /** Aborted on timeout, cancel and shutdown; `signal.reason` says which. */
   readonly signal: AbortSignal;
+  /** The node's log, with the task's id on every line. */
   readonly log: Logger;
   /** Resolves after `ms`, rejects with the abort reason when the signal aborts first. */
   sleep(ms: number): Promise<void>;
@@ -62,6 +68,7 @@ export type TaskHandler<P = unknown, R = unknown> = (
 export interface HandlerDefinition<P = unknown, R = unknown> {
   /** The task type it serves: the `<type>` of `tasks.submit.<type>`. */
   type: string;
+  /** The handler itself: an async generator that yields progress and returns the result. */
   handler: TaskHandler<P, R>;
   /**
    * Run in the worker thread pool rather than on the node's event loop: for
@@ -78,7 +85,9 @@ export interface HandlerDefinition<P = unknown, R = unknown> {
  * PERMISSION_DENIED for a path outside the allowed folders.
  */
 export class Unrecoverable extends SchedulerError {
+  /** The error's name. */
   override name = "Unrecoverable";
+  /** A failure no attempt will mend, with a message that names the problem. */
   constructor(message: string, options?: { cause?: unknown; code?: ErrorCode }) {
     super(options?.code ?? "UNRECOVERABLE", message, options);
   }
@@ -86,7 +95,9 @@ export class Unrecoverable extends SchedulerError {
 
 /** Thrown by a handler: this attempt failed, try again after `delayMs`. */
 export class RetryAfter extends SchedulerError {
+  /** The error's name. */
   override name = "RetryAfter";
+  /** Try again after `delayMs` instead of the usual backoff. */
   constructor(readonly delayMs: number, message = `retry after ${delayMs} ms`) {
     super("HANDLER_ERROR", message);
   }

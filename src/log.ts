@@ -16,9 +16,13 @@ export type LogFields = Record<string, unknown>;
 
 /** A logger bound to an actor (and maybe a task). */
 export interface Logger {
+  /** Detail for whoever debugs (shown at log level debug). */
   debug(msg: string, fields?: LogFields): void;
+  /** What happened, in the normal course. */
   info(msg: string, fields?: LogFields): void;
+  /** Something went wrong and was dealt with. */
   warn(msg: string, fields?: LogFields): void;
+  /** Something went wrong that needs a person. */
   error(msg: string, fields?: LogFields): void;
   /** A logger whose lines carry these fields too. */
   with(fields: LogFields): Logger;

@@ -1,63 +1,43 @@
 /**
- * The task scheduler's runtime library: the actor runtime, the NATS transport,
- * the skew heap and worker index, auth, config and the protocol types.
- * `actors/` builds the system from these.
+ * The public entry for those who write task handlers: the handler types, the
+ * errors a handler throws to steer retries, the checks file and network jobs
+ * make against the node's roots and allowed hosts, and the shapes of results
+ * and progress on the wire.
+ *
+ * ```ts
+ * import { type HandlerDefinition, Unrecoverable } from "./src/mod.ts";
+ *
+ * export const handler: HandlerDefinition = {
+ *   type: "greet",
+ *   async *handler(payload) {
+ *     if (typeof payload !== "string") throw new Unrecoverable("payload must be a name");
+ *     yield { progress: 0.5, message: "thinking" };
+ *     return `hello ${payload}`;
+ *   },
+ * };
+ * ```
+ *
+ * The package's other public entries: `./client` (`src/client/mod.ts`), a
+ * typed client for submitting tasks and watching the system, and `./results`
+ * (`src/auth/result_sig.ts`), to check a result's signature. The system itself
+ * (`actors/`) and the tests use `src/internal_mod.ts`, which is not a public
+ * interface. This entry stays light: pool threads load it with their handler.
  *
  * @module
  */
 
 export { ErrorCodes, isErrorCode, SchedulerError, show, toErrorInfo } from "./errors.ts";
-export { consoleSink, createLogger, silentLogger } from "./log.ts";
-export { RetryAfter, Unrecoverable } from "./handler.ts";
-
-export * from "./runtime/mod.ts";
-export * from "./transport/mod.ts";
-export * from "./auth/mod.ts";
-
-export { SkewHeap } from "./sched/skew_heap.ts";
-export { runsBefore } from "./sched/task_order.ts";
-export { WorkerIndex } from "./sched/worker_index.ts";
-
-export { isTerminal } from "./protocol/task.ts";
-export {
-  decodeSubmission,
-  DEFAULT_LIMITS,
-  generateTaskId,
-  isTaskId,
-  isTaskType,
-} from "./protocol/submission.ts";
-export { lastToken, subjects } from "./protocol/subjects.ts";
-export { DeltaTracker, healthScore } from "./protocol/monitor.ts";
-export { defaults as defaultConfig, loadConfig, USAGE } from "./config/config.ts";
-export * from "./schedule/mod.ts";
-
 export type { ErrorCode, ErrorInfo } from "./errors.ts";
-export type { LogFields, Logger, LoggerOptions, LogLevel, LogSink } from "./log.ts";
+export { RetryAfter, Unrecoverable } from "./handler.ts";
 export type { HandlerDefinition, Progress, TaskContext, TaskHandler } from "./handler.ts";
-export type { HeapLinks } from "./sched/skew_heap.ts";
-export type { Ordered } from "./sched/task_order.ts";
-export type { WorkerEntry } from "./sched/worker_index.ts";
+export type { LogFields, Logger } from "./log.ts";
+export { checkPath, isWithin, pathExists, realPathOf } from "./fs_roots.ts";
+export { checkUrl } from "./http_allow.ts";
+export { isTerminal } from "./protocol/task.ts";
 export type {
   AttemptRecord,
-  NodeId,
-  Principal,
   ProgressEvent,
-  TaskId,
   TaskResult,
-  TaskSpec,
   TaskState,
   TerminalState,
 } from "./protocol/task.ts";
-export type { Decoded, SubmissionDraft, SubmissionLimits } from "./protocol/submission.ts";
-export type { Subjects } from "./protocol/subjects.ts";
-export type { Delta, NodeStatus } from "./protocol/monitor.ts";
-export type {
-  Assignment,
-  AttemptOutcome,
-  Report,
-  RunningTask,
-  ToNode,
-  ToScheduler,
-  WorkerInfo,
-} from "./protocol/internal.ts";
-export type { Config, ConfigSources, Flags, Role as ProcessRole } from "./config/config.ts";

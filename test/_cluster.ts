@@ -5,7 +5,12 @@
  * @module
  */
 
-import { connectNats, mintToken, type NatsTransport, type TaskResult } from "../src/mod.ts";
+import {
+  connectNats,
+  mintToken,
+  type NatsTransport,
+  type TaskResult,
+} from "../src/internal_mod.ts";
 
 /** A node process. */
 export interface NodeProcess {

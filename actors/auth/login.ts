@@ -41,7 +41,7 @@ import {
   type UserRecord,
   UserStore,
   verifyPassword,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import type { Audit } from "../audit.ts";
 
 /** The one message: a login request as it arrived. */

@@ -35,8 +35,8 @@ import {
   SchedulerError,
   subjects,
   UserStore,
-} from "../../src/mod.ts";
-import { DECLARED } from "../../src/config/keys.ts";
+} from "../../src/internal_mod.ts";
+import { DECLARED } from "../../src/internal_mod.ts";
 import { natsAccess } from "../embedded.ts";
 import { readHidden, readLine } from "./_prompt.ts";
 

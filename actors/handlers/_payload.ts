@@ -6,13 +6,13 @@
  * the field and shows the bad value.
  *
  * `compute` runs inside a Web Worker and imports this module by URL, so it
- * imports nothing but `src/handler.ts` and `src/errors.ts`.
+ * imports only the light public entry, `src/mod.ts`.
  *
  * @module
  */
 
-import { show } from "../../src/errors.ts";
-import { Unrecoverable } from "../../src/handler.ts";
+import { show } from "../../src/mod.ts";
+import { Unrecoverable } from "../../src/mod.ts";
 
 /**
  * Check that `payload` is a plain object whose keys are all among `fields`,

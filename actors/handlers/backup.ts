@@ -22,14 +22,14 @@
  */
 
 import { join } from "node:path";
-import { show } from "../../src/errors.ts";
-import { checkPath, isWithin } from "../../src/fs_roots.ts";
+import { show } from "../../src/mod.ts";
+import { checkPath, isWithin } from "../../src/mod.ts";
 import {
   type HandlerDefinition,
   type TaskContext,
   type TaskHandler,
   Unrecoverable,
-} from "../../src/handler.ts";
+} from "../../src/mod.ts";
 import { pathField, payloadObject } from "./_payload.ts";
 
 /** `{ "source": "./data", "target": "./backups" }` */

@@ -26,9 +26,9 @@
  */
 
 import { join } from "node:path";
-import { show } from "../../src/errors.ts";
-import { checkPath } from "../../src/fs_roots.ts";
-import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import { show } from "../../src/mod.ts";
+import { checkPath } from "../../src/mod.ts";
+import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/mod.ts";
 import { numberField, pathField, payloadObject } from "./_payload.ts";
 
 /** `{ "dir": "./backups", "maxAgeDays": 7 }` */

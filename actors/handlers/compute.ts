@@ -15,7 +15,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { HandlerDefinition, TaskHandler } from "../../src/handler.ts";
+import type { HandlerDefinition, TaskHandler } from "../../src/mod.ts";
 import { intField, numberField, payloadObject } from "./_payload.ts";
 
 /** `{ "complexity": 5, "input": 42 }` */

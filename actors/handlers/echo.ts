@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HandlerDefinition, TaskHandler } from "../../src/handler.ts";
+import type { HandlerDefinition, TaskHandler } from "../../src/mod.ts";
 
 /** Any JSON value: echo accepts whatever the submission carried. */
 export type EchoPayload = unknown;

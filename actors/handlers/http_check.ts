@@ -22,9 +22,9 @@
  * @module
  */
 
-import { show } from "../../src/errors.ts";
-import { checkUrl } from "../../src/http_allow.ts";
-import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import { show } from "../../src/mod.ts";
+import { checkUrl } from "../../src/mod.ts";
+import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/mod.ts";
 import { intField, payloadObject } from "./_payload.ts";
 
 /** `{ "url": "https://example.com/health", "timeoutMs": 10000 }` */

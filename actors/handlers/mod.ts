@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { HandlerDefinition } from "../../src/handler.ts";
+import type { HandlerDefinition } from "../../src/mod.ts";
 import { definition as backup } from "./backup.ts";
 import { definition as cleanup } from "./cleanup.ts";
 import { definition as compute } from "./compute.ts";

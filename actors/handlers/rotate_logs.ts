@@ -19,9 +19,9 @@
  */
 
 import { basename, dirname, join, resolve } from "node:path";
-import { show } from "../../src/errors.ts";
-import { checkPath, pathExists as exists, realPathOf } from "../../src/fs_roots.ts";
-import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import { show } from "../../src/mod.ts";
+import { checkPath, pathExists as exists, realPathOf } from "../../src/mod.ts";
+import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/mod.ts";
 import { intField, numberField, pathField, payloadObject } from "./_payload.ts";
 
 /** `{ "file": "/var/log/app.log", "maxSizeKb": 1024, "keep": 3 }` */

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { show } from "../../src/errors.ts";
-import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/handler.ts";
+import { show } from "../../src/mod.ts";
+import { type HandlerDefinition, type TaskHandler, Unrecoverable } from "../../src/mod.ts";
 import { payloadObject } from "./_payload.ts";
 
 /** `{ "ms": 200 }` */

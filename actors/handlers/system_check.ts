@@ -15,13 +15,13 @@
  */
 
 import { cpus, loadavg } from "node:os";
-import { show } from "../../src/errors.ts";
+import { show } from "../../src/mod.ts";
 import {
   type HandlerDefinition,
   type TaskContext,
   type TaskHandler,
   Unrecoverable,
-} from "../../src/handler.ts";
+} from "../../src/mod.ts";
 import { numberField, pathField, payloadObject } from "./_payload.ts";
 
 /** `{}`, or any of the thresholds and the disk path. */

@@ -15,7 +15,7 @@ import type {
   Subscription,
   SupervisionEvent,
   Transport,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 
 /** Messages of the monitor. */
 export type MonitorMsg =

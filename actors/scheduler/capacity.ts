@@ -30,7 +30,7 @@
  * @module
  */
 
-import type { ActorContext, StreamState } from "../../src/mod.ts";
+import type { ActorContext, StreamState } from "../../src/internal_mod.ts";
 import type { Kit, SchedulerMsg, State } from "./types.ts";
 
 type Ctx = ActorContext<SchedulerMsg>;

@@ -28,8 +28,8 @@ import {
   type TerminalState,
   type TimerHandle,
   WorkerIndex,
-} from "../../src/mod.ts";
-import type { Assignment, Report, RunningTask, WorkerInfo } from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
+import type { Assignment, Report, RunningTask, WorkerInfo } from "../../src/internal_mod.ts";
 
 /** Settles the stream message behind a task. */
 export interface Settle {

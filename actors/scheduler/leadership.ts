@@ -15,7 +15,7 @@ import {
   type Subscription,
   type ToNode,
   type ToScheduler,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { streamSpecs } from "../streams.ts";
 import { decoder, type Kit, type SchedulerMsg, type State, tasksConsumer } from "./types.ts";
 

@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Clock, KvBucket, Logger, TimerHandle } from "../../src/mod.ts";
+import type { Clock, KvBucket, Logger, TimerHandle } from "../../src/internal_mod.ts";
 
 /** What the lease holds. */
 export interface LeaseValue {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { type ErrorInfo, show } from "../../src/mod.ts";
+import { type ErrorInfo, show } from "../../src/internal_mod.ts";
 
 /** The limits, as configured. */
 export interface LimitSettings {

@@ -24,7 +24,7 @@ import {
   SchedulerError,
   type TaskResult,
   type TaskState,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import type { SchedulerCore, StatusView } from "./core.ts";
 import { RETRY_HEADER, retrySignature } from "./submissions.ts";
 import { decoder, encoder, type Kit } from "./types.ts";

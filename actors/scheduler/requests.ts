@@ -14,7 +14,7 @@ import {
   type Principal,
   SchedulerError,
   toErrorInfo,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { outcomeOf } from "../audit.ts";
 import type { CancelOutcome } from "./core.ts";
 import { decoder, encoder, type Kit } from "./types.ts";

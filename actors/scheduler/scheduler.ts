@@ -17,7 +17,7 @@ import {
   type Logger,
   SchedulerError,
   type ToNode,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { Capacity } from "./capacity.ts";
 import { SchedulerCore, type SchedulerEffects } from "./core.ts";
 import { Intake } from "./intake.ts";

@@ -22,7 +22,7 @@ import {
   type StoredMsg,
   type TaskResult,
   toErrorInfo,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { outcomeOf } from "../audit.ts";
 import type { TaskEntry } from "./core.ts";
 import { UserLimits } from "./limits.ts";

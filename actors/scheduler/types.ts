@@ -31,7 +31,7 @@ import {
   type ToNode,
   type ToScheduler,
   type Transport,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import type { Audit } from "../audit.ts";
 import type { LocalDirectory } from "../directory.ts";
 import type { SchedulerCore } from "./core.ts";

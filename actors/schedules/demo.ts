@@ -28,7 +28,7 @@ import {
   type ScheduleJson,
   type Subjects,
   type Transport,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 
 const encoder = new TextEncoder();
 

@@ -12,7 +12,7 @@ import {
   nextTicks,
   SchedulerError,
   type ScheduleSpec,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 
 /**
  * Read a plan: a JSON array of schedules, or `{"schedules": [...]}`. Throws

@@ -18,7 +18,7 @@ import {
   show,
   toErrorInfo,
   type TokenVerifier,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { type Audit, outcomeOf } from "../audit.ts";
 import type { Runner } from "./runner.ts";
 import { freshState, type Item, type ScheduleState } from "./store.ts";

@@ -33,7 +33,7 @@ import {
   type TimerHandle,
   type Transport,
   triggerId,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { type Item, loadAll, remember, type RunRecord, save } from "./store.ts";
 
 /** A leadership term, as the schedules actor sees it. */

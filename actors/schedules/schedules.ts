@@ -22,7 +22,7 @@ import {
   toErrorInfo,
   type TokenVerifier,
   type Transport,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import type { Audit } from "../audit.ts";
 import type { LocalDirectory } from "../directory.ts";
 import { handle, upsert } from "./requests.ts";

@@ -15,7 +15,7 @@ import {
   type ScheduleJson,
   type ScheduleSpec,
   type TerminalState,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 
 /** One run of a schedule: a tick it fired, or a manual trigger. */
 export interface RunRecord {

@@ -32,7 +32,7 @@ import {
   type ToScheduler,
   type Transport,
   type WorkerInfo,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import type { LocalDirectory } from "../directory.ts";
 import { CpuSampler, memoryUsed } from "./metrics.ts";
 import type { WorkerPool } from "./pool.ts";

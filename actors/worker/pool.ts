@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ErrorInfo, Progress } from "../../src/mod.ts";
+import type { ErrorInfo, Progress } from "../../src/internal_mod.ts";
 import type { AttemptResult } from "./runner.ts";
 
 /** What a pool thread needs to run one attempt. */

@@ -8,8 +8,8 @@
 
 /// <reference lib="deno.worker" />
 
-import { silentLogger } from "../../src/mod.ts";
-import type { HandlerDefinition } from "../../src/mod.ts";
+import { silentLogger } from "../../src/internal_mod.ts";
+import type { HandlerDefinition } from "../../src/internal_mod.ts";
 import { AbortReason, runAttempt } from "./runner.ts";
 import type { FromThread, ToThread } from "./pool.ts";
 

@@ -15,7 +15,7 @@ import {
   SchedulerError,
   type TaskContext,
   Unrecoverable,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 
 /** Why a task's signal was aborted. */
 export class AbortReason extends SchedulerError {

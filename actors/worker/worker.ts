@@ -19,7 +19,7 @@ import type {
   Progress,
   Report,
   TimerHandle,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import type { WorkerPool } from "./pool.ts";
 import { AbortReason, type AttemptResult, runAttempt } from "./runner.ts";
 

@@ -71,11 +71,17 @@ export interface TaskSpec {
 
 /** One attempt in a task's history. */
 export interface AttemptRecord {
+  /** 1 for the first attempt (0 for a `retried` record). */
   attempt: number;
+  /** The worker that ran it, `<node>/w<index>`. */
   worker: string;
+  /** _Epoch ms_ the attempt started. */
   startedAt: number;
+  /** _Epoch ms_ it ended. */
   endedAt: number;
+  /** How it ended: `lost` when its node was lost or cut off (not charged as an attempt). */
   outcome: "succeeded" | "failed" | "timeout" | "cancelled" | "lost" | "retried";
+  /** Why, when it did not succeed. */
   error?: ErrorInfo;
   /** For `retried`: who asked (`tasks.retry`); the attempts after it have a fresh budget. */
   by?: string;
@@ -83,27 +89,42 @@ export interface AttemptRecord {
 
 /** The final outcome of a task, published once on `tasks.result.<id>`. */
 export interface TaskResult {
+  /** The task's id. */
   id: string;
+  /** Its task type. */
   type: string;
+  /** The state it ended in. */
   state: TerminalState;
+  /** Attempts made (0 when it never ran). */
   attempts: number;
-  /** From acceptance to the terminal state. */
+  /** From `submittedAt` to the terminal state (0 for `rejected`). */
   durationMs: number;
+  /** The last worker, once dispatched. */
   worker?: string;
+  /** What the handler returned, for `succeeded`. */
   result?: unknown;
+  /** Why, for every state but `succeeded`. */
   error?: ErrorInfo;
+  /** ISO time the `TASKS` stream stored the submission. */
   submittedAt?: string;
   /** When the last attempt started on its worker. */
   startedAt?: string;
+  /** ISO time the terminal state was reached. */
   finishedAt: string;
+  /** One record per attempt, for every state but `succeeded` (and for a retried task). */
   history?: AttemptRecord[];
 }
 
 /** A progress event, on `tasks.progress.<id>`. */
 export interface ProgressEvent {
+  /** The task's id. */
   id: string;
+  /** 0..1. */
   progress: number;
+  /** What the handler said it is doing. */
   message?: string;
+  /** The attempt reporting it. */
   attempt: number;
+  /** The worker running it. */
   worker: string;
 }

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mintToken, newUser, subjects, UserStore } from "../../src/mod.ts";
+import { mintToken, newUser, subjects, UserStore } from "../../src/internal_mod.ts";
 import {
   connect,
   type NodeStatus,

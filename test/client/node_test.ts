@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mintToken } from "../../src/mod.ts";
+import { mintToken } from "../../src/internal_mod.ts";
 import { buildClient } from "../../src/client/build.ts";
 import { SECRET } from "../_cluster.ts";
 import { rig } from "../e2e/_node.ts";

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type HandlerDefinition, mintToken } from "../../src/mod.ts";
+import { type HandlerDefinition, mintToken } from "../../src/internal_mod.ts";
 import {
   connect,
   type DeadLetter,

@@ -10,7 +10,7 @@ import {
   type HandlerDefinition,
   type NatsTransport,
   silentLogger,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { loadHandlers, type RunningNode, startNode } from "../../actors/node.ts";
 import { Client, SECRET } from "../_cluster.ts";
 import { TestServer } from "../_nats_server.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { isTaskId } from "../../src/mod.ts";
+import { isTaskId } from "../../src/internal_mod.ts";
 import { rig } from "./_node.ts";
 
 const enc = new TextEncoder();

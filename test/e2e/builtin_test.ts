@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadHandlers } from "../../actors/node.ts";
-import { silentLogger } from "../../src/mod.ts";
+import { silentLogger } from "../../src/internal_mod.ts";
 import { rig } from "./_node.ts";
 
 const dec = new TextDecoder();

@@ -14,7 +14,7 @@ import {
   type NatsTransport,
   silentLogger,
   type TaskResult,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import type { AuditEvent } from "../../actors/audit.ts";
 import { loadHandlers, type RunningNode, startNode } from "../../actors/node.ts";
 import { Client, SECRET } from "../_cluster.ts";

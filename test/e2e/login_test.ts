@@ -12,7 +12,7 @@ import {
   subjects,
   TokenVerifier,
   UserStore,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { startNode } from "../../actors/node.ts";
 import { SECRET } from "../_cluster.ts";
 import { rig } from "./_node.ts";

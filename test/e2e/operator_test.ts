@@ -4,7 +4,7 @@
  * task and `tasks.purge` of dead letters, with their roles and bad bodies.
  */
 import assert from "node:assert/strict";
-import { type HandlerDefinition, mintToken, type TaskResult } from "../../src/mod.ts";
+import { type HandlerDefinition, mintToken, type TaskResult } from "../../src/internal_mod.ts";
 import { SECRET } from "../_cluster.ts";
 import { rig } from "./_node.ts";
 

@@ -5,7 +5,7 @@
  * restart forgets everything held in memory.
  */
 import assert from "node:assert/strict";
-import { connectNats, mintToken, type TaskResult } from "../../src/mod.ts";
+import { connectNats, mintToken, type TaskResult } from "../../src/internal_mod.ts";
 import { SECRET } from "../_cluster.ts";
 import { TestServer } from "../_nats_server.ts";
 import { kill, node } from "../fault/_fault.ts";

@@ -5,7 +5,7 @@ import {
   RetryAfter,
   type TaskResult,
   Unrecoverable,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { SECRET } from "../_cluster.ts";
 import { rig } from "./_node.ts";
 

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type InMsg, mintToken, type TaskResult } from "../../src/mod.ts";
+import { type InMsg, mintToken, type TaskResult } from "../../src/internal_mod.ts";
 import { SECRET } from "../_cluster.ts";
 import { rig } from "./_node.ts";
 

@@ -19,7 +19,7 @@ import {
   RESULT_SIGNATURE,
   ResultVerifier,
   type TaskResult,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { Client, SECRET, startNodeProcess } from "../_cluster.ts";
 import { rig } from "./_node.ts";
 

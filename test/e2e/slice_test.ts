@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { streamSpecs } from "../../actors/node.ts";
-import { connectNats, mintToken, subjects } from "../../src/mod.ts";
+import { connectNats, mintToken, subjects } from "../../src/internal_mod.ts";
 import { SECRET } from "../_cluster.ts";
 import { rig } from "./_node.ts";
 

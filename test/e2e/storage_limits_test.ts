@@ -18,7 +18,7 @@ import {
   pubAckError,
   silentLogger,
   subjects,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { loadHandlers, type RunningNode, startNode } from "../../actors/node.ts";
 import { streamSpecs } from "../../actors/streams.ts";
 import { Client, SECRET } from "../_cluster.ts";

@@ -11,7 +11,7 @@ import {
   type UserRecord,
   UserStore,
   verifyPassword,
-} from "../../src/mod.ts";
+} from "../../src/internal_mod.ts";
 import { TestServer } from "../_nats_server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

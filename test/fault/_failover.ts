@@ -7,7 +7,7 @@
 
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connectNats, mintToken, type NatsTransport } from "../../src/mod.ts";
+import { connectNats, mintToken, type NatsTransport } from "../../src/internal_mod.ts";
 import { SECRET } from "../_cluster.ts";
 import type { TestCluster } from "../_nats_server.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { connectNats, type NatsTransport, type TaskResult } from "../../src/mod.ts";
+import { connectNats, type NatsTransport, type TaskResult } from "../../src/internal_mod.ts";
 import { Client, type NodeProcess, startNodeProcess } from "../_cluster.ts";
 
 /** Run the full fault suite, or only the fast cases? */

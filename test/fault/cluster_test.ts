@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { connectNats } from "../../src/mod.ts";
+import { connectNats } from "../../src/internal_mod.ts";
 import type { NodeProcess } from "../_cluster.ts";
 import { TestCluster } from "../_nats_server.ts";
 import { DATA_PATH, Elections, PacedLoad, settledLeaders } from "./_failover.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectNats } from "../../src/mod.ts";
+import { connectNats } from "../../src/internal_mod.ts";
 import { TestServer } from "../_nats_server.ts";
 import { kill, Load, node, report, Watch } from "./_fault.ts";
 

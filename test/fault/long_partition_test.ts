@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { TaskResult } from "../../src/mod.ts";
+import type { TaskResult } from "../../src/internal_mod.ts";
 import { TestServer } from "../_nats_server.ts";
 import { FULL, kill, Load, loggedAt, node, report, requeuedFrom, Watch, worker } from "./_fault.ts";
 import { TcpProxy } from "./_proxy.ts";

@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { connectNats, mintToken, type TaskResult } from "../../src/mod.ts";
+import { connectNats, mintToken, type TaskResult } from "../../src/internal_mod.ts";
 import { Client, type NodeProcess, SECRET } from "../_cluster.ts";
 import { TestServer } from "../_nats_server.ts";
 import { kill, node, report, Watch } from "./_fault.ts";

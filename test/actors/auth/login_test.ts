@@ -17,7 +17,7 @@ import {
   subjects,
   TokenVerifier,
   UserStore,
-} from "../../../src/mod.ts";
+} from "../../../src/internal_mod.ts";
 
 const SECRET = "login-test-secret-0123456789abcdef-xyz";
 const T0 = Date.UTC(2026, 0, 1);

@@ -11,7 +11,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mintToken } from "../../../src/mod.ts";
+import { mintToken } from "../../../src/internal_mod.ts";
 import { freePort } from "../../../src/transport/nats_server.ts";
 import { SECRET, startNodeProcess } from "../../_cluster.ts";
 import { ROOT } from "./_ctl.ts";

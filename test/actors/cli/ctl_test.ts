@@ -12,7 +12,7 @@ import {
   newUser,
   subjects,
   UserStore,
-} from "../../../src/mod.ts";
+} from "../../../src/internal_mod.ts";
 import { freePort } from "../../../src/transport/nats_server.ts";
 import { SECRET } from "../../_cluster.ts";
 import { TestServer } from "../../_nats_server.ts";

@@ -14,7 +14,7 @@ import {
   MemoryBroker,
   MemoryTransport,
   subjects,
-} from "../../../src/mod.ts";
+} from "../../../src/internal_mod.ts";
 import { Capacity, POLL_MS, storageProblem } from "../../../actors/scheduler/capacity.ts";
 import type { Kit, SchedulerMsg, State } from "../../../actors/scheduler/types.ts";
 import { streamSpecs } from "../../../actors/streams.ts";

@@ -33,7 +33,7 @@ import {
   subjects,
   type TerminalState,
   TokenVerifier,
-} from "../../../src/mod.ts";
+} from "../../../src/internal_mod.ts";
 import type { StoredSchedule } from "../../../actors/schedules/store.ts";
 
 /** The cluster's JWT secret in every test. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { upsert } from "../../../actors/schedules/requests.ts";
 import type { ScheduleState, StoredSchedule } from "../../../actors/schedules/store.ts";
-import { decodeSchedule, encodeSchedule, tickId } from "../../../src/mod.ts";
+import { decodeSchedule, encodeSchedule, tickId } from "../../../src/internal_mod.ts";
 import { at, DAY, HOUR, MIN, type Reply, S, term, tokens, World } from "./_harness.ts";
 
 /** A schedule as a user writes it, `echo` by default. */

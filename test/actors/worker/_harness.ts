@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Assignment } from "../../../src/mod.ts";
+import type { Assignment } from "../../../src/internal_mod.ts";
 
 /** Records values and resolves waiters when a matching one arrives. */
 export class Recorder<T> {

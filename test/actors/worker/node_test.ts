@@ -24,7 +24,7 @@ import {
   type ToNode,
   type ToScheduler,
   type WorkerInfo,
-} from "../../../src/mod.ts";
+} from "../../../src/internal_mod.ts";
 import type { SupervisorCell } from "../../../src/runtime/supervisor.ts";
 import { Harness } from "../../runtime/_harness.ts";
 import { assignment, Gates, Recorder, settle, untilAborted } from "./_harness.ts";

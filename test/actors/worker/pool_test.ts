@@ -8,7 +8,12 @@ import {
   workerBehavior,
   type WorkerMsg,
 } from "../../../actors/worker/worker.ts";
-import { type ErrorInfo, type Progress, type Report, silentLogger } from "../../../src/mod.ts";
+import {
+  type ErrorInfo,
+  type Progress,
+  type Report,
+  silentLogger,
+} from "../../../src/internal_mod.ts";
 import { Harness } from "../../runtime/_harness.ts";
 import { assignment, Recorder } from "./_harness.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { HandlerDefinition } from "../../../src/mod.ts";
+import type { HandlerDefinition } from "../../../src/internal_mod.ts";
 import { AbortReason, runAttempt } from "../../../actors/worker/runner.ts";
 
 /** A handler that swallows its abort and returns as if it had finished. */

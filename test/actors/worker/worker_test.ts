@@ -6,7 +6,7 @@ import {
   RetryAfter,
   type TaskContext,
   Unrecoverable,
-} from "../../../src/mod.ts";
+} from "../../../src/internal_mod.ts";
 import type { SupervisorCell } from "../../../src/runtime/supervisor.ts";
 import {
   type HandlerEntry,
