@@ -1,6 +1,7 @@
 /**
  * Every subject the system uses, built from one optional prefix. The public
- * ones are in DESIGN.md; `sched.*` subjects are internal to the cluster.
+ * ones are described in docs/PROTOCOL.md; `sched.*` subjects are internal to
+ * the cluster.
  *
  * @module
  */
