@@ -126,6 +126,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         ticker: null,
         lastStats: "",
         putBack: 0,
+        disruptedAt: -Infinity,
         paused: false,
       };
       return (async () => {
@@ -149,6 +150,9 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         });
         current.lease = state.lease;
         state.lease.start();
+        transport.onConnection((e) => {
+          if (e.type !== "closed") ctx.self.send({ type: "transport.changed" });
+        });
         publishScheduler(state, { role: "follower", node: config.nodeId });
         return state;
       })();
@@ -181,6 +185,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             consumer: msg.consumer,
             subs: msg.subs,
             rebuildUntilSeq: msg.lastSeq,
+            // A takeover redelivers what was in the stream: order is not guaranteed then.
+            disruptedAt: msg.lastSeq > 0 ? ctx.clock.now() : state.disruptedAt,
             nodes: new Map(),
           };
           const core = new SchedulerCore({
@@ -483,6 +489,9 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           }).catch((err) => replyError(m, err));
           return state;
         }
+        case "transport.changed":
+          state.disruptedAt = ctx.clock.now();
+          return state;
         case "request.list": {
           const core = state.core;
           const m = msg.msg;

@@ -356,7 +356,11 @@ export function submissions(kit: Kit): Submissions {
               } else if (!intake.isPending(unresolved[i])) unknown.push(unresolved[i]);
             });
             // A dependency put back in the stream (its look-up failed) comes again: so does this.
-            if (unknown.length && unknown.every((d) => intake.isDeferred(d, ctx.clock.now()))) {
+            // So may one whose delivery was lost with a connection (redelivered after the ack
+            // wait) or reordered by a takeover: for a while after either, wait for it too.
+            const now = ctx.clock.now();
+            const disrupted = now - state.disruptedAt < DISRUPTION_GRACE_MS;
+            if (unknown.length && (disrupted || unknown.every((d) => intake.isDeferred(d, now)))) {
               ctx.self.send({ type: "submission.retry", epoch, msg: m.msg, id });
               return;
             }
@@ -432,6 +436,13 @@ export function submissions(kit: Kit): Submissions {
 
   return { check, admit, rejectNow, publishResult, publishRejection };
 }
+
+/**
+ * How long after a reconnect or a takeover a dependency nobody knows is waited
+ * for rather than refused: longer than the consumer's ack wait (30 s), after
+ * which a delivery lost in flight comes again.
+ */
+export const DISRUPTION_GRACE_MS = 45_000;
 
 /** The header a `tasks.retry` resubmission carries: `<RESULTS seq>.<signature>`. */
 export const RETRY_HEADER = "Ts-Retry";

@@ -107,6 +107,8 @@ export type SchedulerMsg =
   | { type: "message.refused"; subject: string; reason: SealProblem }
   | { type: "request.cancel"; msg: InMsg }
   | { type: "request.status"; msg: InMsg }
+  /** The connection to NATS dropped or came back: deliveries in flight may be lost. */
+  | { type: "transport.changed" }
   | { type: "request.list"; msg: InMsg }
   | { type: "request.retry"; msg: InMsg }
   | { type: "request.purge"; msg: InMsg }
@@ -170,6 +172,11 @@ export interface State {
   ticker: { cancel(): void } | null;
   /** Submissions put back in the stream since the last tick (their look-ups failed). */
   putBack: number;
+  /**
+   * When deliveries last may have been lost or reordered (a reconnect, a
+   * takeover): for a while after, a dependency nobody knows yet may still come.
+   */
+  disruptedAt: number;
   lastStats: string;
   /** Leading, but the lease was not renewed in time: nothing is dispatched, no node is lost. */
   paused: boolean;
