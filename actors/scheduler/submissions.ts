@@ -234,8 +234,12 @@ export function submissions(kit: Kit): Submissions {
     // A submission already held (a redelivery, or the same id again while it runs) needs no checks.
     const known = core.knows(id);
     // A `tasks.retry` of a finished task: runs again, replacing the result it names.
-    const retryOf = decoded.ok && !core.tasks.has(id) ? retryMarkOf(msg, id) : 0;
-    if (known !== undefined && (core.tasks.has(id) || !decoded.ok)) {
+    // Held: not finished, or this very message again (its result is being stored). A finished
+    // task held only until its result is stored is "finished" to any other submission of its id.
+    const live = core.tasks.get(id);
+    const held = live !== undefined && (!live.result || live.seq === msg.seq);
+    const retryOf = decoded.ok && !held ? retryMarkOf(msg, id) : 0;
+    if (known !== undefined && (held || !decoded.ok)) {
       if (decoded.ok) {
         state.intake!.begin(id);
         ctx.self.send({
