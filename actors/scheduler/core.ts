@@ -59,6 +59,8 @@ export interface TaskEntry extends HeapLinks<TaskEntry> {
   worker: string;
   node: string;
   startedAt: number;
+  /** When the current dispatch was sent (a start is reported at once on arrival). */
+  dispatchedAt: number;
   history: AttemptRecord[] | null;
   /** Unfinished dependencies. */
   waitingOn: number;
@@ -282,6 +284,7 @@ export class SchedulerCore {
       worker: "",
       node: "",
       startedAt: 0,
+      dispatchedAt: 0,
       history: retry ? [...retry.history] : null,
       waitingOn: 0,
       dependants: null,
@@ -393,6 +396,29 @@ export class SchedulerCore {
       this.#nodeOfWorker.delete(w.id);
     }
     for (const [id, a] of this.#adopt) if (a.node === node) this.#adopt.delete(id);
+    this.#schedulePump();
+    return requeued;
+  }
+
+  /**
+   * Put back in the queue, uncharged, every task dispatched more than
+   * `olderThanMs` ago whose start was never reported: a node reports a start
+   * as soon as an assignment arrives, so its assignment (or that report) was
+   * lost with a connection. Should the node have it after all, its reports
+   * are stale from now on (a run may happen twice; its result is stored once).
+   */
+  requeueUnstarted(olderThanMs: number): string[] {
+    const now = this.#clock.now();
+    const stuck = new Set<TaskEntry>();
+    for (const e of this.tasks.values()) {
+      if (e.state === "dispatched" && now - e.dispatchedAt > olderThanMs) stuck.add(e);
+    }
+    if (stuck.size === 0) return [];
+    for (const e of stuck) if (this.workers.get(e.worker)) this.workers.release(e.worker);
+    const requeued = this.#requeueRunning(
+      (e) => stuck.has(e),
+      `no start reported within ${olderThanMs} ms of the dispatch (assignment lost?)`,
+    );
     this.#schedulePump();
     return requeued;
   }
@@ -808,6 +834,7 @@ export class SchedulerCore {
       best.worker = w.id;
       best.node = w.node;
       best.state = "dispatched";
+      best.dispatchedAt = this.#clock.now();
       this.stats.running++;
       this.#delta(best, { state: "dispatched", worker: w.id, attempt: best.attempts });
       let batch = batches.get(w.node);

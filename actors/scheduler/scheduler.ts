@@ -38,6 +38,9 @@ import {
 
 export { tasksConsumer } from "./types.ts";
 
+/** A dispatch with no start reported this long after it is taken for lost (see core.ts). */
+export const UNSTARTED_MS = 10_000;
+
 /**
  * The scheduler's events (stale or fenced reports, duplicates, refusals,
  * republished results) in the process log as well as on `monitor.scheduler.*`:
@@ -433,6 +436,15 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
               incarnation: info.incarnation,
               reason: "declared lost",
             });
+          }
+          if (!state.paused) {
+            const stuck = state.core.requeueUnstarted(UNSTARTED_MS);
+            if (stuck.length) {
+              ctx.log.warn("dispatched tasks never reported started; queued again", {
+                tasks: stuck.length,
+              });
+              publishScheduler(state, { event: "unstarted", requeued: stuck.length });
+            }
           }
           if (state.putBack) {
             // Look-ups that failed (a connection lost): said once a tick, not once a submission.

@@ -184,6 +184,32 @@ export class SoakLoad implements AsyncDisposable {
     this.#watching.add(sub);
   }
 
+  /**
+   * What the leader says of a task (`tasks.status`), as a short string: for
+   * triage of tasks that never ended, never for a verdict.
+   */
+  async status(id: string): Promise<string> {
+    try {
+      const reply = await this.t.request(
+        "tasks.status",
+        this.#enc.encode(JSON.stringify({ id })),
+        { headers: this.#auth, timeoutMs: 2_000 },
+      );
+      const r = JSON.parse(new TextDecoder().decode(reply.data)) as {
+        state?: string;
+        attempts?: number;
+        worker?: string;
+        error?: { code: string };
+      };
+      if (r.error) return `error ${r.error.code}`;
+      return `${r.state}${
+        r.worker ? ` on ${r.worker.replace(/\/w\d+$/, "")}` : ""
+      }, ${r.attempts} attempts`;
+    } catch (err) {
+      return `no answer: ${(err as Error).message}`;
+    }
+  }
+
   async #cancel(s: Submission): Promise<void> {
     const body = this.#enc.encode(JSON.stringify({ id: s.id }));
     s.cancel = { sentAt: Date.now(), answer: "no answer" };

@@ -211,6 +211,10 @@ export async function soak(o: Options): Promise<number> {
   const undrained = await checker.drain(acked, drainFrom + drainSeconds * 1000);
   const drainMs = Date.now() - drainFrom;
   const waiting = await cluster.submissionsWaiting();
+  // Triage only: what the leader says of the first few that never ended.
+  const triage = await Promise.all(
+    undrained.slice(0, 20).map(async (id) => ({ id, status: await load.status(id) })),
+  );
   rss.stop();
   await rss.sample();
   const stored = await checker.readStored();
@@ -233,6 +237,7 @@ export async function soak(o: Options): Promise<number> {
     drainMs,
     undrained: undrained.length,
     submissionsWaiting: waiting,
+    triage,
     faults: injector.faults,
     submissions: load.submissions,
     stored,
@@ -250,6 +255,7 @@ export async function soak(o: Options): Promise<number> {
     cluster,
     faults: injector.faults,
     checks,
+    triage,
     submissions: load.submissions,
     stored,
     passed,
@@ -270,6 +276,8 @@ interface ReportInput {
   cluster: SoakCluster;
   faults: FaultRecord[];
   checks: CheckOutcome[];
+  /** `tasks.status` of tasks that never ended. */
+  triage: { id: string; status: string }[];
   submissions: Map<string, Submission>;
   stored: StoredResults;
   passed: boolean;
@@ -314,6 +322,7 @@ async function writeReport(r: ReportInput): Promise<string> {
       error: f.error,
     })),
     checks: r.checks,
+    neverEnded: r.triage,
     cancelsNotHonoured,
     storedResults: [...stored.values()].flat().length,
     crashes: cluster.crashes,

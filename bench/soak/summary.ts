@@ -32,6 +32,8 @@ export interface SummaryInput {
   undrained: number;
   /** Submissions still in the TASKS stream at the end (stuck, not gone), if it could be read. */
   submissionsWaiting: number | undefined;
+  /** `tasks.status` of (some of) the tasks that never ended: triage, not a verdict. */
+  triage: { id: string; status: string }[];
   faults: FaultRecord[];
   submissions: Map<string, Submission>;
   stored: StoredResults;
@@ -86,6 +88,15 @@ export function summarize(o: SummaryInput): string[] {
         : ""
     }${o.interrupted ? "; INTERRUPTED" : ""}`,
   );
+  if (o.triage.length > 0) {
+    const said = new Map<string, number>();
+    for (const t of o.triage) said.set(t.status, (said.get(t.status) ?? 0) + 1);
+    out.push(
+      `             tasks.status of ${o.triage.length} of them: ${
+        [...said].map(([st, n]) => `${st} x${n}`).join(", ")
+      }`,
+    );
+  }
   out.push("");
 
   out.push(`faults       ${o.faults.length} injected, one after another`);

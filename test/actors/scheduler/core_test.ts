@@ -473,3 +473,25 @@ Deno.test("scheduler core - a lost node handing back a task already taken back r
   assert.equal(stale[0].detail.task, "a");
   assert.equal(w.core.stats.stale, 3, "every stale report is still counted");
 });
+
+Deno.test("scheduler core - a dispatch whose start is never reported goes back to the queue, uncharged; a started one stays", () => {
+  const w = new World();
+  w.node("n1", ["n1/0", 1], ["n1/1", 1]);
+  w.submit("lost");
+  w.submit("ok");
+  const sent = w.pump();
+  const lost = sent.find((s) => s.id === "lost")!;
+  const ok = sent.find((s) => s.id === "ok")!;
+  w.start(ok);
+  w.clock.advance(5_000);
+  assert.deepEqual(w.core.requeueUnstarted(10_000), [], "not yet");
+  w.clock.advance(5_001);
+  assert.deepEqual(w.core.requeueUnstarted(10_000), ["lost"]);
+  assert.equal(w.core.status("ok")?.state, "running");
+  const [again] = w.pump();
+  assert.equal(again.id, "lost");
+  assert.equal(again.worker, lost.worker, "its worker's slot was freed");
+  assert.equal(again.attempt, 1, "not charged");
+  assert.equal(w.start(lost), false, "the first dispatch is stale now");
+  assert.equal(w.start(again), true);
+});
