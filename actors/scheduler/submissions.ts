@@ -17,6 +17,7 @@ import {
   type DurableMsg,
   type ErrorInfo,
   type Principal,
+  type PubAck,
   RESULT_SIGNATURE,
   type ResultSigner,
   type StoredMsg,
@@ -106,8 +107,7 @@ export function submissions(kit: Kit): Submissions {
       headers: { [RESULT_SIGNATURE]: deps.results.signer.sign(body) },
     };
     let ack = await transport.publishDurable(subject, body, opts);
-    const taken = !ack.ok && (ack.code === "SUBJECT_FULL" || ack.code === "WRONG_LAST_SEQUENCE");
-    if (taken) {
+    if (occupied(ack)) {
       const stored = await transport.lastMessage(subj.resultsStream, subject).catch(() => null);
       const believed = stored &&
         deps.results.verifier.verify(stored.data, stored.header(RESULT_SIGNATURE), result.id).ok;
@@ -119,9 +119,7 @@ export function submissions(kit: Kit): Submissions {
         ack = await transport.publishDurable(subject, body, opts);
       }
     }
-    const stored = ack.ok ||
-      (!ack.ok && (ack.code === "SUBJECT_FULL" || ack.code === "WRONG_LAST_SEQUENCE"));
-    return { ok: stored, error: ack.ok ? undefined : ack.message };
+    return { ok: ack.ok || occupied(ack), error: ack.ok ? undefined : ack.message };
   }
 
   /** The retry mark of a submission: the RESULTS sequence it may replace, or 0. */
@@ -454,6 +452,11 @@ export const RETRY_HEADER = "Ts-Retry";
 /** The signature of a retry mark: only a scheduler (holder of the result key) makes one. */
 export function retrySignature(signer: ResultSigner, id: string, seq: number): string {
   return signer.sign(encoder.encode(`retry\u0000${id}\u0000${seq}`));
+}
+
+/** The stream refused a result because the subject holds one already. */
+function occupied(ack: PubAck): boolean {
+  return !ack.ok && (ack.code === "SUBJECT_FULL" || ack.code === "WRONG_LAST_SEQUENCE");
 }
 
 /** A stored result of a run, or null for none or a rejection (a submission that never ran). */
