@@ -41,7 +41,9 @@ import { Audit } from "./audit.ts";
 import { loginBehavior } from "./auth/login.ts";
 import { builtinHandlers } from "./handlers/mod.ts";
 import { LocalDirectory } from "./directory.ts";
-import { monitorBehavior, type MonitorMsg } from "./monitor/monitor.ts";
+import { monitorBehavior, MonitorHub, type MonitorMsg } from "./monitor/monitor.ts";
+import { AlertSender } from "./monitor/alerts.ts";
+import { type HttpFace, serveHttp } from "./monitor/http.ts";
 import { schedulerBehavior, schedulerEventLog } from "./scheduler/scheduler.ts";
 import { schedulesBehavior } from "./schedules/schedules.ts";
 import { streamSpecs } from "./streams.ts";
@@ -58,6 +60,8 @@ export interface RunningNode {
   subjects: Subjects;
   directory: LocalDirectory;
   handlers: Map<string, HandlerEntry>;
+  /** Where the monitor's HTTP face serves (`http://host:port`), when this process runs one. */
+  httpUrl?: string;
   /** Stop taking work, finish or hand back what runs, then stop every actor. */
   shutdown(graceMs?: number): Promise<{ handedBack: string[] }>;
 }
@@ -174,11 +178,27 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
   });
 
   const children: ChildSpec[] = [];
-  if (role === "all" || role === "monitor") {
+  const runsMonitor = role === "all" || role === "monitor";
+  const hub = new MonitorHub();
+  let http: HttpFace | null = null;
+  let alerts: AlertSender | null = null;
+  if (runsMonitor) {
+    alerts = new AlertSender({
+      node: config.nodeId,
+      url: config.alertWebhook,
+      log: log.with({ actor: "alerts" }),
+      publish: (data) => transport.publish(subj.monitorAlert, data),
+    });
+    hub.onAlert = (a) => {
+      alerts?.send(a);
+      http?.alert(a);
+    };
     children.push({
       kind: "actor",
       id: "monitor",
-      behavior: monitorBehavior({ node: config.nodeId, transport, subjects: subj }),
+      // Under a flood the monitor drops the oldest deltas rather than refuse new ones.
+      mailbox: { capacity: 100_000, overflow: "drop-oldest" },
+      behavior: monitorBehavior({ node: config.nodeId, transport, subjects: subj, hub }),
     });
   }
   if (runsWorkers) {
@@ -315,6 +335,28 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
     policy: { strategy: "one-for-one", maxRestarts: 3, periodMs: 5_000 },
     children,
   });
+  if (runsMonitor && config.http !== "off") {
+    let connected = true;
+    transport.onConnection((e) => {
+      connected = e.type === "reconnected";
+    });
+    try {
+      http = serveHttp(config.http, config.httpExplicit, {
+        view: () => hub.fold,
+        alive: () => hub.alive,
+        transport,
+        subjects: subj,
+        verifier: new TokenVerifier(o.jwtSecret, verifierOptions),
+        log: log.with({ actor: "http" }),
+        webhookFailures: () => alerts?.failures ?? 0,
+        connected: () => connected,
+      });
+    } catch (err) {
+      await system.stop();
+      alerts?.stop();
+      throw err;
+    }
+  }
 
   return {
     system,
@@ -322,6 +364,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
     subjects: subj,
     directory,
     handlers,
+    httpUrl: http?.url,
     async shutdown(graceMs = config.shutdownGraceMs) {
       let handedBack: string[] = [];
       if (runsWorkers) {
@@ -332,7 +375,9 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
         )
           .catch(() => ({ handedBack: [] }))).handedBack;
       }
+      await http?.close();
       await system.stop();
+      alerts?.stop();
       audit.flush(); // what the last second held back, and no timer left behind
       pool?.close();
       return { handedBack };

@@ -41,6 +41,8 @@ export function startNodeProcess(args: string[], env: Record<string, string>): N
     env: {
       TASK_SCHEDULER_JWT_SECRET: SECRET,
       TASK_SCHEDULER_LOG_LEVEL: "info",
+      // Any free port: test processes never take the default dashboard address.
+      TASK_SCHEDULER_HTTP: "127.0.0.1:0",
       NO_COLOR: "1",
       ...env,
     },

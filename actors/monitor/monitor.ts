@@ -1,9 +1,14 @@
 /**
- * The monitor actor: follows the node and scheduler deltas on `monitor.>`,
- * applies each to its picture of the system (nodes, schedulers, task counts
- * by state as the leader reports them), answers
- * `monitor.snapshot` with that picture for consumers that join late, and
- * publishes this process's supervision events on `monitor.supervisor.<node>`.
+ * The monitor actor: follows `monitor.>` and `tasks.progress.*`, folds every
+ * message into a {@link MonitorFold}, asks a node's snapshot when it meets
+ * the node mid-incarnation or sees a gap, answers `monitor.snapshot` for
+ * consumers that join late, publishes this process's supervision events on
+ * `monitor.supervisor.<node>`, and hands the alerts the fold raises to the
+ * {@link MonitorHub}.
+ *
+ * The hub outlives the actor: the HTTP face and the alert sender hang on it,
+ * so a restarted monitor (a new, empty fold) keeps the same address and the
+ * same webhook queue.
  *
  * @module
  */
@@ -16,27 +21,28 @@ import type {
   SupervisionEvent,
   Transport,
 } from "../../src/internal_mod.ts";
+import { type Alert, type FoldKind, MonitorFold } from "./view.ts";
 
 /** Messages of the monitor. */
 export type MonitorMsg =
-  | { type: "delta"; subject: string; data: Uint8Array }
+  | { type: "delta"; kind: FoldKind; id: string; data: Uint8Array }
+  | { type: "node.snapshot"; id: string; snap: Record<string, unknown> | null }
   | { type: "snapshot.request"; msg: InMsg }
-  | { type: "supervision"; event: SupervisionEvent };
+  | { type: "supervision"; event: SupervisionEvent }
+  | { type: "tick" };
 
-/** The picture the monitor keeps. */
-export interface MonitorView {
-  nodes: Record<string, Record<string, unknown>>;
-  schedulers: Record<string, Record<string, unknown>>;
-  /** Tasks by state, as the leading scheduler last reported them. */
-  tasks: Record<string, number>;
-  /** Deltas applied, and gaps seen in sequence numbers. */
-  applied: number;
-  gaps: number;
+/** What the monitor shares with the HTTP face and the alert sender. */
+export class MonitorHub {
+  /** The running actor's fold (an empty one before it starts). */
+  fold: MonitorFold = new MonitorFold({ now: Date.now });
+  /** Whether the monitor actor runs. */
+  alive = false;
+  /** Every alert the fold raises. */
+  onAlert: (alert: Alert) => void = () => {};
 }
 
 interface State {
-  view: MonitorView;
-  nodeSeq: Map<string, number>;
+  fold: MonitorFold;
   subs: Subscription[];
   seq: number;
 }
@@ -46,81 +52,83 @@ const encoder = new TextEncoder();
 
 /** Build the monitor behavior. */
 export function monitorBehavior(
-  deps: { node: string; transport: Transport; subjects: Subjects },
+  deps: { node: string; transport: Transport; subjects: Subjects; hub?: MonitorHub },
 ): Behavior<MonitorMsg, State> {
   const { transport, subjects: subj } = deps;
-  const prefix = subj.monitorAll.slice(0, -1); // "monitor."
+  const hub = deps.hub ?? new MonitorHub();
+  const prefix = subj.monitorAll.slice(0, -1); // "monitor." with the subject prefix
+  const progressPrefix = subj.progress("");
   return {
     init(ctx) {
-      const s: State = {
-        view: { nodes: {}, schedulers: {}, tasks: {}, applied: 0, gaps: 0 },
-        nodeSeq: new Map(),
-        subs: [],
-        seq: 0,
-      };
-      // Task deltas are the busy part of monitor.>; task counts come from the scheduler's deltas instead.
-      const follow = (m: { subject: string; data: Uint8Array }) =>
-        ctx.self.send({ type: "delta", subject: m.subject, data: m.data });
-      s.subs.push(transport.subscribe(subj.monitorWorker("*"), follow));
-      s.subs.push(transport.subscribe(subj.monitorScheduler("*"), follow));
+      const fold = new MonitorFold({
+        now: () => ctx.clock.now(),
+        wantNodeSnapshot: (id) => {
+          transport.request(subj.monitorSnapshot + `.worker.${id}`, encoder.encode("{}"), {
+            timeoutMs: 2_000,
+          }).then(
+            (m) =>
+              ctx.self.send({
+                type: "node.snapshot",
+                id,
+                snap: JSON.parse(decoder.decode(m.data)),
+              }),
+            () => ctx.self.send({ type: "node.snapshot", id, snap: null }),
+          );
+        },
+        onAlert: (a) => hub.onAlert(a),
+      });
+      const s: State = { fold, subs: [], seq: 0 };
+      hub.fold = fold;
+      hub.alive = true;
+      const follow = (kind: FoldKind, at: string) => (m: { subject: string; data: Uint8Array }) =>
+        ctx.self.send({ type: "delta", kind, id: m.subject.slice(at.length), data: m.data });
+      for (const kind of ["worker", "scheduler", "task", "schedule", "supervisor"] as const) {
+        s.subs.push(transport.subscribe(`${prefix}${kind}.*`, follow(kind, `${prefix}${kind}.`)));
+      }
+      s.subs.push(transport.subscribe(`${progressPrefix}*`, follow("progress", progressPrefix)));
       s.subs.push(
         transport.subscribe(
           subj.monitorSnapshot,
           (msg) => ctx.self.send({ type: "snapshot.request", msg }),
         ),
       );
+      ctx.schedule(1_000, { type: "tick" });
       return s;
     },
-    receive(s, msg) {
+    receive(s, msg, ctx) {
       switch (msg.type) {
         case "delta": {
-          let d: Record<string, unknown>;
+          let d: unknown;
           try {
             d = JSON.parse(decoder.decode(msg.data));
           } catch {
-            return s;
+            return s; // not JSON: nothing to fold
           }
-          const [kind, ...rest] = msg.subject.slice(prefix.length).split(".");
-          const id = rest.join(".");
-          s.view.applied++;
-          if (kind === "worker") {
-            const seq = Number(d.seq);
-            const last = s.nodeSeq.get(id);
-            if (
-              last !== undefined && seq > 0 && seq !== last + 1 &&
-              d.incarnation === s.view.nodes[id]?.incarnation
-            ) s.view.gaps++;
-            if (seq > 0) s.nodeSeq.set(id, seq);
-            if (d.incarnation !== s.view.nodes[id]?.incarnation && seq > 1) s.view.gaps++;
-            s.view.nodes[id] = { ...s.view.nodes[id], ...d };
-          } else if (kind === "scheduler") {
-            s.view.schedulers[id] = { ...s.view.schedulers[id], ...d };
-            if (s.view.schedulers[id].role === "leader") {
-              for (
-                const k of [
-                  "held",
-                  "queued",
-                  "waiting",
-                  "retrying",
-                  "running",
-                  "accepted",
-                  "finished",
-                ]
-              ) {
-                if (typeof d[k] === "number") s.view.tasks[k] = d[k] as number;
-              }
-            }
+          if (typeof d === "object" && d !== null && !Array.isArray(d)) {
+            s.fold.apply(msg.kind, msg.id, d as Record<string, unknown>);
           }
           return s;
         }
+        case "node.snapshot":
+          s.fold.applyNodeSnapshot(
+            msg.id,
+            typeof msg.snap === "object" && msg.snap !== null && !Array.isArray(msg.snap)
+              ? msg.snap
+              : null,
+          );
+          return s;
         case "snapshot.request":
-          transport.respond(msg.msg, encoder.encode(JSON.stringify(s.view)));
+          transport.respond(msg.msg, encoder.encode(JSON.stringify(s.fold.protocolSnapshot())));
           return s;
         case "supervision":
           transport.publish(
             subj.monitorSupervisor(deps.node),
             encoder.encode(JSON.stringify({ node: deps.node, seq: ++s.seq, ...msg.event })),
           );
+          return s;
+        case "tick":
+          s.fold.tick();
+          ctx.schedule(1_000, { type: "tick" });
           return s;
         default: {
           const never: never = msg;
@@ -129,6 +137,7 @@ export function monitorBehavior(
       }
     },
     postStop(s) {
+      hub.alive = false;
       for (const sub of s.subs) sub.unsubscribe();
     },
   };

@@ -133,6 +133,8 @@ export interface CoreStats {
   accepted: number;
   finished: number;
   stale: number;
+  /** Tasks queued, by priority 0..9 (their sum is `queued`). */
+  queuedByPriority: number[];
 }
 
 const EPOCH_SPAN = 1_000_000_000;
@@ -176,6 +178,7 @@ export class SchedulerCore {
     accepted: 0,
     finished: 0,
     stale: 0,
+    queuedByPriority: new Array(10).fill(0),
   };
 
   constructor(o: CoreOptions) {
@@ -469,7 +472,12 @@ export class SchedulerCore {
     e.startedAt = r.startedAt;
     if (this.workers.get(r.worker)) this.workers.acquire(r.worker);
     this.stats.running++;
-    this.#setState(e, "running", { worker: r.worker, attempt: e.attempts, adopted: true });
+    this.#setState(e, "running", {
+      worker: r.worker,
+      attempt: e.attempts,
+      type: e.type,
+      adopted: true,
+    });
   }
 
   // ---------------------------------------------------------------- reports
@@ -524,7 +532,19 @@ export class SchedulerCore {
         if (e.state === "dispatched" || e.state === "running") {
           e.state = "running";
           e.startedAt = r.at;
-          this.#delta(e, { state: "running", worker: e.worker, attempt: e.attempts });
+          // The wait is from submission to the first start (later attempts waited on a retry).
+          this.#delta(
+            e,
+            e.attempts === 1
+              ? {
+                state: "running",
+                worker: e.worker,
+                attempt: e.attempts,
+                type: e.type,
+                waitMs: Math.max(0, r.at - e.submittedAt),
+              }
+              : { state: "running", worker: e.worker, attempt: e.attempts, type: e.type },
+          );
         }
         return true;
       case "progress":
@@ -761,6 +781,7 @@ export class SchedulerCore {
     heap.push(e);
     e.state = "queued";
     this.stats.queued++;
+    this.stats.queuedByPriority[e.priority]++;
     this.#delta(e, { state: "queued", priority: e.priority, type: e.type, attempt: e.attempts });
     this.#schedulePump();
   }
@@ -787,7 +808,10 @@ export class SchedulerCore {
 
   #removeFromReady(e: TaskEntry): void {
     const heap = this.#ready.get(e.needsKey);
-    if (heap?.remove(e)) this.stats.queued--;
+    if (heap?.remove(e)) {
+      this.stats.queued--;
+      this.stats.queuedByPriority[e.priority]--;
+    }
   }
 
   #schedulePump(): void {
@@ -826,6 +850,7 @@ export class SchedulerCore {
       const w = this.workers.choose(best.needs)!;
       bestHeap.pop();
       this.stats.queued--;
+      this.stats.queuedByPriority[best.priority]--;
       this.workers.acquire(w.id);
       best.timer?.cancel();
       best.timer = null;
@@ -880,6 +905,7 @@ export class SchedulerCore {
     fields: { result?: unknown; error?: ErrorInfo },
   ): void {
     if (e.result) return;
+    const ran = (e.state === "running" || e.state === "dispatched") && e.startedAt > 0;
     const held = this.#inFlight.get(e.owner) ?? 0;
     if (held > 1) this.#inFlight.set(e.owner, held - 1);
     else this.#inFlight.delete(e.owner);
@@ -905,12 +931,10 @@ export class SchedulerCore {
     e.state = state;
     this.stats.finished++;
     this.#remember(e.id, state);
-    this.#delta(
-      e,
-      fields.error
-        ? { state, error: fields.error, attempts: e.attempts }
-        : { state, attempts: e.attempts },
-    );
+    const end: Record<string, unknown> = { state, attempts: e.attempts, type: e.type };
+    if (fields.error) end.error = fields.error;
+    if (ran) end.runMs = Math.max(0, now - e.startedAt);
+    this.#delta(e, end);
     if (state === "failed") this.#fx.deadLetter(e, result);
     e.payload = undefined;
     this.#fx.publishResult(e, result);

@@ -467,6 +467,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             s.retrying,
             s.running,
             state.nodes.size,
+            s.queuedByPriority,
           ]);
           if (stats !== state.lastStats) {
             state.lastStats = stats;
@@ -480,6 +481,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
               finished: s.finished,
               nodes: state.nodes.size,
               workers: state.core.workers.size,
+              queuedByPriority: s.queuedByPriority,
             });
           }
           state.ticker = ctx.schedule(Math.max(50, Math.floor(config.heartbeatMs / 2)), {

@@ -65,6 +65,7 @@ export interface ClusterOptions {
 /** A deployment's default timings. */
 const DEFAULT_TIMINGS: Record<string, string> = {
   TASK_SCHEDULER_HEARTBEAT_MS: "1000",
+  TASK_SCHEDULER_HTTP: "127.0.0.1:0",
   TASK_SCHEDULER_NODE_LOST_MS: "3500",
   TASK_SCHEDULER_LEASE_MS: "1500",
   // Not a timing faults meet: only the final stop waits for it.

@@ -22,7 +22,7 @@ type Table = Readonly<Record<string, Key<unknown>>>;
 
 /** The defaults. */
 export function defaults(): Config {
-  return { ...defaultsOf(CONFIG_KEYS), brokerExplicit: false } as Config;
+  return { ...defaultsOf(CONFIG_KEYS), brokerExplicit: false, httpExplicit: false } as Config;
 }
 
 /** The default of each key that has one; arrays are fresh, as callers may change theirs. */
@@ -89,6 +89,8 @@ function set(
   target[name] = key.rule.check(raw, where);
   // A broker named anywhere means "connect there or fail": no embedded server is started.
   if (key === CONFIG_KEYS.broker) target.brokerExplicit = true;
+  // An address named anywhere must be served there; the default may fall back to a free port.
+  if (key === CONFIG_KEYS.http) target.httpExplicit = true;
 }
 
 /** Apply a JSON config file: an object of settings under their Config names. */
@@ -109,7 +111,7 @@ function applyFile(
   const table: Table = CONFIG_KEYS;
   for (const [name, raw] of Object.entries(data)) {
     // Own keys only: `toString` or `__proto__` must not reach Object.prototype.
-    // Flags and the derived brokerExplicit are not in the table, so not file keys.
+    // Flags and the derived brokerExplicit and httpExplicit are not in the table, so not file keys.
     if (!Object.hasOwn(table, name)) {
       throw new SchedulerError("CONFIG", `config file ${file}: unknown key ${show(name)}`);
     }

@@ -111,6 +111,15 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error";
   /** Log line format. */
   logFormat: "text" | "json";
+  /**
+   * Address of the monitor's HTTP face (`host:port`), or `off`. At the default,
+   * a taken port falls back to a free one; one set explicitly must be free.
+   */
+  http: string;
+  /** Whether `http` was set explicitly. Derived. */
+  httpExplicit: boolean;
+  /** URL that alerts are POSTed to (absent: alerts go only on `monitor.alert`). */
+  alertWebhook?: string;
   /** Log file besides the console; it rotates by size. */
   logFile?: string;
   /** Size at which the log file rotates. */
@@ -165,8 +174,8 @@ export interface Key<T> {
 /** One declaration per field of T. */
 export type Keys<T> = { readonly [K in keyof T]-?: Key<T[K]> };
 
-/** The fields of {@link Config} that are configured; `brokerExplicit` is derived. */
-export type Settings = Omit<Config, "brokerExplicit">;
+/** The fields of {@link Config} that are configured; `brokerExplicit` and `httpExplicit` are derived. */
+export type Settings = Omit<Config, "brokerExplicit" | "httpExplicit">;
 
 function fail(where: string, rule: string, got: string): never {
   throw new SchedulerError("CONFIG", `${where} must be ${rule}: got ${got}`);
@@ -240,6 +249,9 @@ export function bool(): Rule<boolean> {
   };
   return { kind: "boolean", arg: "", check };
 }
+
+/** The default address of the HTTP face (loopback; never NATS's own 8222). */
+export const DEFAULT_HTTP = "127.0.0.1:8090";
 
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 const PATH = /./;
@@ -428,6 +440,23 @@ export const CONFIG_KEYS: Keys<Settings> = {
     shown: "generated per session",
     rule: secret(32),
     help: "HS256 secret of the tokens, at least 32 characters",
+  },
+  http: {
+    env: "TASK_SCHEDULER_HTTP",
+    flag: "http",
+    default: DEFAULT_HTTP,
+    rule: text(
+      /^(off|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5}))$/,
+      "host:port (port 0: any free port) or off",
+      "HOST:PORT",
+    ),
+    help: "address of the dashboard, /metrics and the health probes; off: none",
+  },
+  alertWebhook: {
+    env: "TASK_SCHEDULER_ALERT_WEBHOOK",
+    flag: "alert-webhook",
+    rule: text(/^https?:\/\/[^\s]+$/, "an http:// or https:// URL", "URL"),
+    help: "URL alerts are POSTed to as JSON (retried with backoff); they also go on monitor.alert",
   },
   jwks: {
     env: "TASK_SCHEDULER_JWKS",

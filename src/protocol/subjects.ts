@@ -44,6 +44,8 @@ export interface Subjects {
   readonly monitorSnapshot: string;
   /** `monitor.audit`: one message per refused request and per admin action (actors/audit.ts). */
   readonly monitorAudit: string;
+  /** `monitor.alert`: alerts the monitor raises (failed tasks, lost nodes, leader changes, missed ticks). */
+  readonly monitorAlert: string;
   /** Internal: everything the leader sends one worker node (assignments, cancels, acks, fences). */
   node(node: string): string;
   /** Internal: what worker nodes send the leader (reports, hellos, leaving). */
@@ -101,6 +103,7 @@ export function subjects(prefix = ""): Subjects {
     monitorAll: `${p}monitor.>`,
     monitorSnapshot: `${p}monitor.snapshot`,
     monitorAudit: `${p}monitor.audit`,
+    monitorAlert: `${p}monitor.alert`,
     node: (node) => `${p}sched.node.${node}`,
     report: `${p}sched.report`,
     nodes: `${p}sched.nodes`,

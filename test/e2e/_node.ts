@@ -52,6 +52,7 @@ export async function rig(o: RigOptions = {}): Promise<Rig> {
     shutdownGraceMs: 2_000,
     broker: server.url,
     brokerExplicit: true,
+    http: "127.0.0.1:0",
     ...o.config,
   };
   const handlers = await loadHandlers([], silentLogger);

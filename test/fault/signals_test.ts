@@ -28,7 +28,8 @@ async function runAndSignal(url: string, signal: Deno.Signal, tag: string) {
   }).spawn();
   let log = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) log += chunk;
+    const dec = new TextDecoder();
+    for await (const chunk of stream) log += dec.decode(chunk, { stream: true });
   };
   const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
   const deadline = Date.now() + 30_000;
