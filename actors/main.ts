@@ -177,6 +177,13 @@ Submit a task and watch it:
     concurrency: config.concurrency,
     types: [...node.handlers.keys()].join(","),
   });
+  if (node.httpUrl) {
+    log.info("dashboard and metrics", {
+      url: `${node.httpUrl}/`,
+      metrics: `${node.httpUrl}/metrics`,
+      ready: `${node.httpUrl}/readyz`,
+    });
+  }
 
   if (demo) {
     // Show each demo run's result as it comes, so that a newcomer sees the jobs work.

@@ -27,8 +27,8 @@ import {
   type Ctx,
   EXIT,
   type Flags,
+  natsOptions,
   type Output,
-  str,
   Usage,
 } from "./ctl_common.ts";
 import { nodes, NODES_HELP } from "./ctl_nodes.ts";
@@ -256,23 +256,11 @@ export async function main(argv: string[], output?: (json: boolean) => Output): 
 
 /** Connect as the flags and environment say. */
 async function open(flags: Flags, token: string | undefined): Promise<SchedulerClient> {
-  const env = (k: string) => Deno.env.get(k) || undefined;
-  const server = str(flags, "server") ?? env("TASK_SCHEDULER_MESSAGE_BROKER") ??
-    "nats://127.0.0.1:4222";
-  const servers = server.split(",").map((s) => s.trim()).filter(Boolean);
-  const certFile = str(flags, "tlscert") ?? env("TASK_SCHEDULER_TLS_CERT");
-  const keyFile = str(flags, "tlskey") ?? env("TASK_SCHEDULER_TLS_KEY");
-  const caFile = str(flags, "tlsca") ?? env("TASK_SCHEDULER_TLS_CA");
-  const user = str(flags, "nats-user") ?? env("TASK_SCHEDULER_NATS_USER");
   try {
     return await connect({
-      servers,
+      ...natsOptions(flags),
       token,
-      prefix: str(flags, "prefix") ?? env("TASK_SCHEDULER_SUBJECT_PREFIX"),
       name: "task-scheduler-ctl",
-      user,
-      pass: user ? env("TASK_SCHEDULER_NATS_PASSWORD") : undefined,
-      tls: certFile || caFile ? { certFile, keyFile, caFile } : undefined,
       connectTimeoutMs: 5_000,
     });
   } catch (err) {

@@ -249,3 +249,31 @@ export function positionals(ctx: Ctx, verb: string, names: string[], optional = 
 export function exitOfResult(r: TaskResult): number {
   return exitOfState(r.state, r.error?.code);
 }
+
+/**
+ * Where and how a CLI reaches NATS, from the global flags and the environment:
+ * `--server` (else `TASK_SCHEDULER_MESSAGE_BROKER`, else `nats://127.0.0.1:4222`;
+ * comma-separated for several), `--prefix`, the TLS files and the NATS user.
+ */
+export function natsOptions(flags: Flags): {
+  servers: string[];
+  prefix: string | undefined;
+  user: string | undefined;
+  pass: string | undefined;
+  tls: { certFile?: string; keyFile?: string; caFile?: string } | undefined;
+} {
+  const env = (k: string) => Deno.env.get(k) || undefined;
+  const server = str(flags, "server") ?? env("TASK_SCHEDULER_MESSAGE_BROKER") ??
+    "nats://127.0.0.1:4222";
+  const certFile = str(flags, "tlscert") ?? env("TASK_SCHEDULER_TLS_CERT");
+  const keyFile = str(flags, "tlskey") ?? env("TASK_SCHEDULER_TLS_KEY");
+  const caFile = str(flags, "tlsca") ?? env("TASK_SCHEDULER_TLS_CA");
+  const user = str(flags, "nats-user") ?? env("TASK_SCHEDULER_NATS_USER");
+  return {
+    servers: server.split(",").map((s) => s.trim()).filter(Boolean),
+    prefix: str(flags, "prefix") ?? env("TASK_SCHEDULER_SUBJECT_PREFIX"),
+    user,
+    pass: user ? env("TASK_SCHEDULER_NATS_PASSWORD") : undefined,
+    tls: certFile || caFile ? { certFile, keyFile, caFile } : undefined,
+  };
+}

@@ -91,6 +91,8 @@ export interface FoldOptions {
   forgetNodeMs?: number;
   /** The fold met a node mid-incarnation or saw a gap: the actor should ask its snapshot. */
   wantNodeSnapshot?: (node: string) => void;
+  /** A scheduler's messages had a gap: a follower of a monitor should ask `monitor.snapshot`. */
+  wantSnapshot?: () => void;
   onAlert?: (alert: Alert) => void;
 }
 
@@ -134,7 +136,7 @@ export class MonitorFold {
   readonly schedulerEvents: RecentEvent[] = [];
   readonly recentAlerts: Alert[] = [];
 
-  #o: Required<Omit<FoldOptions, "wantNodeSnapshot" | "onAlert">> & FoldOptions;
+  #o: Required<Omit<FoldOptions, "wantNodeSnapshot" | "wantSnapshot" | "onAlert">> & FoldOptions;
   /** Alert keys raised, oldest first, to raise each once. */
   #raised = new Set<string>();
 
@@ -174,12 +176,64 @@ export class MonitorFold {
     }
   }
 
+  /**
+   * Seed from a `monitor.snapshot` answer (`docs/PROTOCOL.md`, 7.6), for a
+   * follower of another monitor: schedulers highest epoch first (a deposed
+   * leader's record neither takes the lead nor alerts), nodes as complete
+   * statuses (a lost one too), and the leader's counts unless deltas brought
+   * newer ones.
+   */
+  applySnapshot(snap: Record<string, unknown>): void {
+    const records = (v: unknown): [string, Record<string, unknown>][] =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.entries(v as Record<string, unknown>).filter(([, x]) =>
+          typeof x === "object" && x !== null && !Array.isArray(x)
+        ) as [string, Record<string, unknown>][]
+        : [];
+    const schedulers = records(snap.schedulers).sort((a, b) =>
+      (Number(b[1].epoch) || 0) - (Number(a[1].epoch) || 0)
+    );
+    for (const [id, d] of schedulers) {
+      const cur = this.schedulers.get(id);
+      if (cur && Number(cur.seq) >= Number(d.seq)) continue;
+      this.schedulers.set(id, { ...cur, ...d, id });
+      const epoch = Number(d.epoch) || 0;
+      if (d.role === "leader" && epoch >= this.epoch && this.leader !== id) this.#lead(id, epoch);
+    }
+    for (const [id, d] of records(snap.nodes)) {
+      if (!Number.isFinite(Number(d.incarnation))) continue;
+      const e = this.nodes.get(id);
+      if (e && Number(e.status.incarnation) > Number(d.incarnation)) continue;
+      if (e && e.status.incarnation === d.incarnation && Number(e.status.seq) > Number(d.seq)) {
+        continue;
+      }
+      this.nodes.set(id, {
+        status: { ...d, node: id },
+        complete: true,
+        asked: false,
+        heard: this.#o.now(),
+        fenced: e?.fenced ?? 0,
+      });
+      this.#touchNode(id);
+    }
+    const tasks = snap.tasks;
+    if (tasks && typeof tasks === "object" && !Array.isArray(tasks)) {
+      for (const [k, v] of Object.entries(tasks)) {
+        if (typeof v === "number" && COUNT_FIELDS.includes(k) && !(k in this.counts)) {
+          this.counts[k] = v;
+        }
+      }
+    }
+    this.version++;
+  }
+
   /** A node's full status, asked after {@link FoldOptions.wantNodeSnapshot}. */
   applyNodeSnapshot(id: string, snap: Record<string, unknown> | null): void {
     const e = this.nodes.get(id);
     if (!e) return;
     e.asked = false;
-    if (!snap || typeof snap !== "object") return;
+    // An error reply (`{code, message}`) is no status.
+    if (!snap || typeof snap !== "object" || !Number.isFinite(Number(snap.incarnation))) return;
     const inc = Number(snap.incarnation);
     if (inc < Number(e.status.incarnation)) return;
     if (inc === Number(e.status.incarnation) && Number(snap.seq) < Number(e.status.seq)) {
@@ -251,6 +305,7 @@ export class MonitorFold {
       }
       return;
     }
+    if (!Number.isFinite(Number(d.incarnation))) return; // no incarnation: not a node's status
     if (!e || d.incarnation !== e.status.incarnation) {
       if (e && Number(d.incarnation) < Number(e.status.incarnation)) return; // an older life
       const rec: NodeRecord = {
@@ -294,31 +349,17 @@ export class MonitorFold {
     const cur = this.schedulers.get(id);
     const seq = Number(d.seq);
     if (cur && seq > 0 && seq <= Number(cur.seq)) return;
-    if (cur && seq !== Number(cur.seq) + 1) this.gaps++;
+    if (cur && seq > 0 && seq !== Number(cur.seq) + 1) {
+      this.gaps++;
+      this.#o.wantSnapshot?.();
+    }
     const next: Record<string, unknown> = { ...cur, ...d, id };
     this.schedulers.set(id, next);
     this.version++;
     const now = this.#o.now();
     if (next.role === "leader") {
       const epoch = Number(next.epoch) || 0;
-      if (epoch >= this.epoch && this.leader !== id) {
-        const before = this.leader;
-        const known = this.epoch > 0;
-        this.leader = id;
-        this.epoch = epoch;
-        // A new term reports storage afresh: what the old leader said full is not carried over.
-        this.storageFull = [];
-        if (known) {
-          this.leaderChanges++;
-          this.#alert({
-            kind: "leader-change",
-            key: `leader-change:${epoch}`,
-            severity: "warning",
-            summary: `scheduler ${id} leads (epoch ${epoch}), after ${before ?? "none"}`,
-            detail: { leader: id, epoch, previous: before, reason: d.previous ?? null },
-          });
-        }
-      }
+      if (epoch >= this.epoch && this.leader !== id) this.#lead(id, epoch);
       if (this.leader === id) {
         this.epoch = Math.max(this.epoch, epoch);
         for (const k of COUNT_FIELDS) {
@@ -348,6 +389,25 @@ export class MonitorFold {
     }
   }
 
+  /** `id` leads from `epoch`: a change (and an alert) unless it is the first leader seen. */
+  #lead(id: string, epoch: number): void {
+    const before = this.leader;
+    const known = this.epoch > 0;
+    this.leader = id;
+    this.epoch = epoch;
+    // A new term reports storage afresh: what the old leader said full is not carried over.
+    this.storageFull = [];
+    if (!known) return;
+    this.leaderChanges++;
+    this.#alert({
+      kind: "leader-change",
+      key: `leader-change:${epoch}`,
+      severity: "warning",
+      summary: `scheduler ${id} leads (epoch ${epoch}), after ${before ?? "none"}`,
+      detail: { leader: id, epoch, previous: before },
+    });
+  }
+
   // --- tasks ---------------------------------------------------------------
 
   #task(id: string, d: Record<string, unknown>): void {
@@ -367,6 +427,7 @@ export class MonitorFold {
     const state = typeof d.state === "string" ? d.state : undefined;
     if (typeof d.type === "string") t.type = d.type;
     if (typeof d.priority === "number") t.priority = d.priority;
+    const attemptBefore = t.attempt;
     if (typeof d.attempt === "number") t.attempt = d.attempt;
     if (typeof d.attempts === "number") t.attempt = d.attempts;
     if (typeof d.worker === "string") t.worker = d.worker;
@@ -382,8 +443,11 @@ export class MonitorFold {
         this.series.add(now, "submitted");
       }
       if (state === "running") {
-        t.progress = undefined;
-        t.message = undefined;
+        // Progress of this attempt may have come first (it travels apart); an earlier one's goes.
+        if (attemptBefore !== t.attempt) {
+          t.progress = undefined;
+          t.message = undefined;
+        }
         if (typeof d.waitMs === "number" && d.waitMs >= 0) {
           t.waitMs = d.waitMs;
           this.waitSeconds.observe(type, d.waitMs / 1000);
@@ -427,10 +491,18 @@ export class MonitorFold {
 
   #progress(id: string, d: Record<string, unknown>): void {
     const t = this.tasks.get(id);
-    if (!t || t.state !== "running") return; // only tasks the ring holds: no new entries
+    // Only tasks the ring holds (no new entries), sent to run or running.
+    if (!t || (t.state !== "running" && t.state !== "dispatched")) return;
+    // A late report of an earlier attempt does not overwrite this one's.
+    if (typeof d.attempt === "number" && typeof t.attempt === "number" && d.attempt < t.attempt) {
+      return;
+    }
     if (typeof d.progress === "number") t.progress = d.progress;
     if (typeof d.message === "string") t.message = d.message.slice(0, 200);
     t.updated = this.#o.now();
+    // A report is a change: a long task that reports stays in the ring.
+    this.tasks.delete(id);
+    this.tasks.set(id, t);
     this.version++;
     this.#dirtyTasks.add(id);
   }
