@@ -189,7 +189,8 @@ async function live(nodes: number, transitions: number, seconds: number): Promis
         const f = (await folded(url)) - base;
         console.log(
           `  t=${((performance.now() - start) / 1000).toFixed(0)} s: sent ${sent}, folded ${f} ` +
-            `(+${f - lastFolded} in the last second), behind by ${sent - f}`,
+            `(+${f - lastFolded} in the last second), behind by ${sent - f}; ` +
+            `monitor RSS ${mb(await rssOf(monitor.child.pid))} MB`,
         );
         lastFolded = f;
         lastReport = performance.now();

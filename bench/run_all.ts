@@ -10,6 +10,7 @@ import { run as dispatch } from "./dispatch_bench.ts";
 import { run as core } from "./core_bench.ts";
 import { run as e2e } from "./e2e_bench.ts";
 import { run as schedules } from "./schedules_bench.ts";
+import { run as monitor } from "./monitor_bench.ts";
 
 for (
   const [name, fn] of [
@@ -18,6 +19,7 @@ for (
     ["core", core],
     ["e2e", e2e],
     ["schedules", schedules],
+    ["monitor", monitor],
   ] as const
 ) {
   console.log(`\n=== ${name} ===`);
