@@ -389,9 +389,11 @@ function putTask(t) {
     return;
   }
   const had = S.tasks.get(t.id);
+  // The server sends whole records: replace, keeping when the page first had this version.
+  const same = had && had.updated === t.updated && had.seq === t.seq;
   // Keep the order "least recently changed first", as the server's ring.
   S.tasks.delete(t.id);
-  S.tasks.set(t.id, { ...had, ...t, _at: Date.now() });
+  S.tasks.set(t.id, { ...t, _at: same ? had._at : Date.now() });
 }
 
 function trimTasks() {
@@ -430,7 +432,8 @@ async function loadTasks() {
   // Newest first from the server: insert oldest first.
   for (const t of [...r.data.tasks].reverse()) {
     const have = S.tasks.get(t.id);
-    if (have && have._at > Date.now() - 200 && (have.seq ?? 0) > (t.seq ?? 0)) continue;
+    // A live update may have brought a newer version meanwhile.
+    if (have && (have.updated ?? 0) > (t.updated ?? 0)) continue;
     putTask(t);
   }
   trimTasks();
@@ -739,7 +742,19 @@ function viewOverview(root) {
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
       axes: [
-        { stroke: "#667", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#dde" } },
+        {
+          stroke: "#667",
+          grid: { stroke: "#eef0f3" },
+          ticks: { stroke: "#dde" },
+          space: 56,
+          // One line per tick, local wall clock: 13:55, 13:55:30.
+          values: (_u, splits) =>
+            splits.map((v) => {
+              const d = new Date(v * 1000);
+              const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+              return d.getSeconds() ? `${hm}:${pad(d.getSeconds())}` : hm;
+            }),
+        },
         { stroke: "#667", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#dde" }, size: 40 },
       ],
       series: [{}, ...series],
@@ -962,7 +977,29 @@ function viewTasks(root) {
   });
   const chips = h("div", { class: "chips", testid: "tasks-by-state" });
   const info = h("span", { class: "muted" });
-  const recent = h("div", { class: "tablewrap" });
+  const tbody = h("tbody");
+  const recent = h(
+    "div",
+    { class: "tablewrap" },
+    h(
+      "table",
+      { testid: "tasks-table" },
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          ["id", "type", "state", "prio", "attempt", "worker", "progress", "changed"].map((x) =>
+            h("th", null, x)
+          ),
+        ),
+      ),
+      tbody,
+    ),
+  );
+  const empty = h("tr", { class: "empty" }, h("td", { colspan: 8 }));
+  const rowCache = new Map();
 
   const heldSel = h(
     "select",
@@ -1087,45 +1124,76 @@ function viewTasks(root) {
       ? `showing ${MAX_ROWS} of ${rows.length}`
       : `${rows.length} task(s)`;
     const now = Date.now();
-    fill(
-      recent,
-      table(
-        "tasks-table",
-        ["id", "type", "state", "prio", "attempt", "worker", "progress", "changed"],
-        rows.slice(0, MAX_ROWS).map((t) =>
-          h(
-            "tr",
-            { testid: "task-row", dataset: { id: t.id, state: t.state ?? "" } },
-            h("td", null, taskLink(t.id)),
-            h("td", null, t.type ?? "–"),
-            h(
-              "td",
-              null,
-              badge(t.cancelling && !TERMINAL.has(t.state) ? `${t.state}, cancelling` : t.state),
-            ),
-            h("td", { class: "num" }, t.priority ?? "–"),
-            h("td", { class: "num" }, t.attempt ?? "–"),
-            h("td", { class: "mono" }, t.worker ?? "–"),
-            h(
-              "td",
-              null,
-              typeof t.progress === "number"
-                ? progressBar(t.progress, t.message, "row-progress")
-                : "–",
-            ),
-            h("td", { class: "muted" }, t.updated ? fmtAgo(now - t.updated) : "–"),
-          )
-        ),
-        tasksFilter.state || q ? "no task matches" : "no task seen yet",
-      ),
-    );
+    const shown = rows.slice(0, MAX_ROWS);
+    const trs = shown.map((t) => {
+      // Rows are kept while their task does not change: a click is not lost to a redraw.
+      const sig = JSON.stringify([
+        t.state,
+        t.type,
+        t.priority,
+        t.attempt,
+        t.worker,
+        t.progress,
+        t.message,
+        t.cancelling,
+      ]);
+      let c = rowCache.get(t.id);
+      if (!c || c.sig !== sig) {
+        c = { sig, tr: taskRow(t) };
+        rowCache.set(t.id, c);
+      }
+      c.tr.lastChild.textContent = t.updated ? fmtAgo(now - t.updated) : "–";
+      return c.tr;
+    });
+    const keep = new Set(shown.map((t) => t.id));
+    for (const k of rowCache.keys()) if (!keep.has(k)) rowCache.delete(k);
+    if (!trs.length) {
+      empty.firstChild.textContent = tasksFilter.state || q
+        ? "no task matches"
+        : "no task seen yet";
+      trs.push(empty);
+    }
+    syncChildren(tbody, trs);
   }
 
+  loadHeld(false);
   return {
     update(kinds) {
       if (kinds.has("tasks")) renderRecent();
     },
   };
+}
+
+function taskRow(t) {
+  return h(
+    "tr",
+    { testid: "task-row", dataset: { id: t.id, state: t.state ?? "" } },
+    h("td", null, taskLink(t.id)),
+    h("td", null, t.type ?? "–"),
+    h(
+      "td",
+      null,
+      badge(t.cancelling && !TERMINAL.has(t.state) ? `${t.state}, cancelling` : t.state),
+    ),
+    h("td", { class: "num" }, t.priority ?? "–"),
+    h("td", { class: "num" }, t.attempt ?? "–"),
+    h("td", { class: "mono" }, t.worker ?? "–"),
+    h(
+      "td",
+      null,
+      typeof t.progress === "number" ? progressBar(t.progress, t.message, "row-progress") : "–",
+    ),
+    h("td", { class: "muted" }),
+  );
+}
+
+/** Make `parent`'s children exactly `nodes`, moving only what is out of place. */
+function syncChildren(parent, nodes) {
+  nodes.forEach((n, i) => {
+    const at = parent.childNodes[i];
+    if (at !== n) parent.insertBefore(n, at ?? null);
+  });
+  while (parent.childNodes.length > nodes.length) parent.lastChild.remove();
 }
 
 function progressBar(p, message, testid) {
@@ -1235,10 +1303,12 @@ function viewTask(root, id) {
 
   /** The live record says the task ended but the status does not yet: ask again, a few times. */
   function chase() {
-    clearTimeout(timer);
-    if (tries > 8) return;
+    if (timer || loading || tries >= 10) return;
     tries++;
-    timer = setTimeout(load, 250 * tries);
+    timer = setTimeout(() => {
+      timer = 0;
+      load();
+    }, 200 * tries);
   }
 
   async function doCancel() {
@@ -1262,31 +1332,52 @@ function viewTask(root, id) {
     load();
   }
 
+  let liveSig = "";
+  let statusSig = "";
+  /** The bar, made once the first progress is known, then moved in place (it animates). */
+  let bar = null;
+
   function paint() {
     const live = S.tasks.get(id);
     const liveNewer = live && live._at > statusAt;
     const st = liveNewer ? live.state : status?.state ?? live?.state;
-    const cancelling = live?.cancelling && !TERMINAL.has(st);
-    fill(
-      stateEl,
-      st
-        ? badge(cancelling ? `${st}, cancelling` : st, {
-          testid: "task-state",
-          dataset: { state: st },
-        })
-        : h("span", { class: "muted", testid: "task-state", dataset: { state: "" } }, "unknown"),
-    );
-    cancel.disabled = TERMINAL.has(st);
+    const cancelling = Boolean(live?.cancelling) && !TERMINAL.has(st);
     let p = live?.progress;
     if (st === "succeeded") p = 1;
-    fill(prog, typeof p === "number" ? progressBar(p, live?.message, "task-progress") : null);
-    msg.textContent = live?.message && !TERMINAL.has(st) ? live.message : "";
+    const sig = JSON.stringify([st, cancelling, p, live?.message]);
+    if (sig !== liveSig) {
+      liveSig = sig;
+      fill(
+        stateEl,
+        st
+          ? badge(cancelling ? `${st}, cancelling` : st, {
+            testid: "task-state",
+            dataset: { state: st },
+          })
+          : h("span", { class: "muted", testid: "task-state", dataset: { state: "" } }, "unknown"),
+      );
+      cancel.disabled = TERMINAL.has(st);
+      if (typeof p === "number") {
+        if (!bar) {
+          bar = progressBar(p, live?.message, "task-progress");
+          prog.append(bar);
+        }
+        const pct = Math.max(0, Math.min(100, Math.round(p * 100)));
+        bar.dataset.progress = String(p);
+        bar.title = live?.message ?? `${pct}%`;
+        bar.firstChild.style.width = `${pct}%`;
+        bar.lastChild.textContent = `${pct}%`;
+      }
+      msg.textContent = live?.message && !TERMINAL.has(st) ? live.message : "";
+    }
     if (live && TERMINAL.has(live.state) && !(status && TERMINAL.has(status.state))) chase();
+    paintStatus(live, st);
+  }
 
+  function paintStatus(live, st) {
     const s = status ?? {};
     const rows = [
       ["type", s.type ?? live?.type],
-      ["state", st],
       ["priority", s.priority ?? live?.priority],
       ["attempts", s.attempts ?? live?.attempt],
       ["worker", s.worker ?? live?.worker],
@@ -1299,22 +1390,23 @@ function viewTask(root, id) {
       ["wait", typeof live?.waitMs === "number" ? fmtMs(live.waitMs) : null],
       ["run", typeof live?.runMs === "number" ? fmtMs(live.runMs) : null],
     ].filter(([, v]) => v !== undefined && v !== null && v !== "");
+    const ended = TERMINAL.has(st);
+    const err = s.error ?? (ended ? live?.error : undefined);
+    const sig = JSON.stringify([rows, ended, err, s.result, s.history]);
+    if (sig === statusSig) return;
+    statusSig = sig;
     fill(
       fields,
       rows.map((
         [k, v],
       ) => [h("dt", null, k), h("dd", { testid: `task-${k.replace(" ", "-")}` }, String(v))]),
     );
-
-    if (s.error || (live?.error && TERMINAL.has(st))) {
-      fill(
-        outcome,
-        h("p", { class: "error", testid: "task-result-error" }, fmtError(s.error ?? live.error)),
-      );
+    if (err) {
+      fill(outcome, h("p", { class: "error", testid: "task-result-error" }, fmtError(err)));
     } else if ("result" in s) {
       fill(outcome, h("pre", { testid: "task-result" }, json(s.result)));
     } else {
-      fill(outcome, h("p", { class: "muted" }, TERMINAL.has(st) ? "–" : "not ended yet"));
+      fill(outcome, h("p", { class: "muted" }, ended ? "–" : "not ended yet"));
     }
     const hist = Array.isArray(s.history) ? s.history : [];
     fill(
@@ -1334,7 +1426,7 @@ function viewTask(root, id) {
             h("td", null, fmtError(x.error)),
           )
         ),
-        TERMINAL.has(st) ? "no attempt history (a success keeps none)" : "no attempt has ended",
+        ended ? "no attempt history (a success keeps none)" : "no attempt has ended",
       ),
     );
   }
@@ -1501,7 +1593,7 @@ function viewSchedules(root) {
     value: json(SCHEDULE_TEMPLATE),
   });
   const editMsg = h("p", { hidden: true, testid: "schedule-editor-message" });
-  let views = [];
+  let scheds = [];
 
   async function load() {
     const r = await request("schedules.list", { next: 3 });
@@ -1510,7 +1602,7 @@ function viewSchedules(root) {
       fill(body);
       return;
     }
-    views = Array.isArray(r.data?.schedules) ? r.data.schedules : [];
+    scheds = Array.isArray(r.data?.schedules) ? r.data.schedules : [];
     paint();
   }
 
@@ -1545,7 +1637,7 @@ function viewSchedules(root) {
           "fired / skipped / missed / triggered",
           "",
         ],
-        views.map((v) => {
+        scheds.map((v) => {
           const st = v.state ?? {};
           const recent = Array.isArray(v.recent) ? v.recent : [];
           const last = recent[recent.length - 1];
