@@ -112,9 +112,15 @@ export class AlertSender {
     this.#try(next).then((ok) => {
       this.#busy = false;
       if (this.#stopped) return;
+      // The queue may have pushed this alert out meanwhile (full): remove only what was sent.
+      const first = this.#queue[0] === next;
       if (ok) {
-        this.#queue.shift();
+        if (first) this.#queue.shift();
         this.delivered++;
+        this.#pump();
+        return;
+      }
+      if (!first) {
         this.#pump();
         return;
       }
@@ -156,9 +162,11 @@ export class AlertSender {
     } catch (err) {
       this.failures++;
       if (!this.#stopped) {
+        // The error may quote the URL, which can hold a secret: log its origin only.
+        const url = this.#o.url!;
         this.#o.log.warn("alert webhook failed", {
           key: p.key,
-          error: (err as Error).message,
+          error: (err as Error).message.replaceAll(url, origin(url)),
           try: p.tries,
         });
       }
@@ -167,5 +175,13 @@ export class AlertSender {
       clearTimeout(timer);
       this.#abort = null;
     }
+  }
+}
+
+function origin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "(webhook)";
   }
 }

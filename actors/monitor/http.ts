@@ -51,12 +51,20 @@ interface Session {
   roles: string[];
   /** Epoch ms the token expires (Infinity: no `exp`). */
   exp: number;
+  /** The cookie's session id (none for a bearer token sent with the request). */
+  id?: string;
 }
 
 interface Stream {
+  who: Session;
   send(event: string, data: unknown): void;
   close(): void;
 }
+
+/** Event streams one session may hold open. */
+const STREAMS_PER_SESSION = 8;
+/** Messages a stream may have queued for a slow reader before it is closed. */
+const STREAM_BACKLOG = 200;
 
 const STATIC: Record<string, [string, string]> = {
   "/": [page, "text/html; charset=utf-8"],
@@ -122,6 +130,13 @@ export function serveHttp(address: string, explicit: boolean, deps: HttpDeps): H
     if (fold.version === pushed) return;
     pushed = fold.version;
     const dirty = fold.takeDirty();
+    // A stream lives as long as its session: signed out or expired, it ends.
+    const now = Date.now();
+    for (const s of streams) {
+      if (s.who.exp <= now || (s.who.id !== undefined && sessions.get(s.who.id) !== s.who)) {
+        s.close();
+      }
+    }
     if (streams.size === 0) return;
     const ov = overview();
     const nodes = dirty.nodes.map((id) => nodeView(id)).filter((n) => n !== null);
@@ -221,7 +236,7 @@ export function serveHttp(address: string, explicit: boolean, deps: HttpDeps): H
     if (req.method === "GET") {
       switch (path) {
         case "/events":
-          return events();
+          return events(who);
         case "/api/me":
           return json(me(who));
         case "/api/overview":
@@ -315,6 +330,7 @@ export function serveHttp(address: string, explicit: boolean, deps: HttpDeps): H
     for (const [id, old] of sessions) if (old.exp <= now) sessions.delete(id);
     if (sessions.size >= 10_000) sessions.delete(sessions.keys().next().value as string);
     const id = randomId();
+    s.id = id;
     sessions.set(id, s);
     const maxAge = s.exp === Infinity ? 86_400 : Math.max(1, Math.floor((s.exp - now) / 1000));
     return json(me(s), 200, { "set-cookie": cookie(id, maxAge) });
@@ -438,13 +454,24 @@ export function serveHttp(address: string, explicit: boolean, deps: HttpDeps): H
     return json({ id, streamSeq: ack.seq, duplicate: ack.duplicate });
   }
 
-  function events(): Response {
+  function events(who: Session): Response {
+    let open = 0;
+    for (const s of streams) if (s.who.sub === who.sub && s.who.id === who.id) open++;
+    if (open >= STREAMS_PER_SESSION) {
+      return json({
+        code: "RESOURCE_EXHAUSTED",
+        message: `${STREAMS_PER_SESSION} event streams are open for this session already`,
+      }, 429);
+    }
     let stream: Stream | null = null;
     const body = new ReadableStream<Uint8Array>({
       start(ctrl) {
         const fold = deps.view();
         const s: Stream = {
+          who,
           send(event, data) {
+            // A reader that does not keep up is dropped rather than buffered without end.
+            if ((ctrl.desiredSize ?? 0) < -STREAM_BACKLOG) return s.close();
             try {
               ctrl.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
             } catch {
@@ -513,10 +540,25 @@ function isJson(req: Request): boolean {
 async function readJson(
   req: Request,
 ): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
-  const len = Number(req.headers.get("content-length") ?? 0);
-  if (len > MAX_BODY) return { ok: false, error: `the body is over ${MAX_BODY} bytes` };
-  const text = await req.text();
-  if (text.length > MAX_BODY) return { ok: false, error: `the body is over ${MAX_BODY} bytes` };
+  const tooBig = { ok: false as const, error: `the body is over ${MAX_BODY} bytes` };
+  if (Number(req.headers.get("content-length") ?? 0) > MAX_BODY) return tooBig;
+  // Counted as it comes: a body without a length (chunked) cannot grow past the limit either.
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    for await (const chunk of req.body) {
+      size += chunk.byteLength;
+      if (size > MAX_BODY) return tooBig;
+      parts.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.byteLength;
+  }
+  const text = decoder.decode(bytes);
   if (text.trim() === "") return { ok: true, value: {} };
   try {
     return { ok: true, value: JSON.parse(text) };

@@ -66,12 +66,15 @@ export function monitorBehavior(
           transport.request(subj.monitorSnapshot + `.worker.${id}`, encoder.encode("{}"), {
             timeoutMs: 2_000,
           }).then(
-            (m) =>
-              ctx.self.send({
-                type: "node.snapshot",
-                id,
-                snap: JSON.parse(decoder.decode(m.data)),
-              }),
+            (m) => {
+              let snap: Record<string, unknown> | null = null;
+              try {
+                snap = JSON.parse(decoder.decode(m.data));
+              } catch {
+                // not JSON: no status
+              }
+              ctx.self.send({ type: "node.snapshot", id, snap });
+            },
             () => ctx.self.send({ type: "node.snapshot", id, snap: null }),
           );
         },
@@ -107,6 +110,8 @@ export function monitorBehavior(
           if (typeof d === "object" && d !== null && !Array.isArray(d)) {
             s.fold.apply(msg.kind, msg.id, d as Record<string, unknown>);
           }
+          // Under a flood the mailbox drops its oldest messages, a tick among them: tick here too.
+          if (ctx.clock.now() - s.fold.lastTick >= 1_000) s.fold.tick();
           return s;
         }
         case "node.snapshot":
@@ -127,7 +132,7 @@ export function monitorBehavior(
           );
           return s;
         case "tick":
-          s.fold.tick();
+          if (ctx.clock.now() - s.fold.lastTick >= 900) s.fold.tick();
           ctx.schedule(1_000, { type: "tick" });
           return s;
         default: {

@@ -52,8 +52,8 @@ export interface NodeRecord {
   status: Record<string, unknown>;
   /** Has every field: a first message of its incarnation, or a snapshot. */
   complete: boolean;
-  /** A snapshot was asked for and has not come. */
-  asked: boolean;
+  /** Epoch ms a snapshot was asked for that has not come (0: none asked). */
+  asked: number;
   /** Epoch ms it was last heard from (or declared lost). */
   heard: number;
   /** Reports of it the leader fenced (`stale` events naming it). */
@@ -96,6 +96,9 @@ export interface FoldOptions {
   onAlert?: (alert: Alert) => void;
 }
 
+/** A node's snapshot not answered in this long may be asked again. */
+const ASK_AGAIN_MS = 5_000;
+
 /** Cap on distinct label sets per counter (more go to `other`). */
 export const LABEL_SETS = 1_000;
 
@@ -114,6 +117,9 @@ export class MonitorFold {
   storageFull: string[] = [];
   applied = 0;
   gaps = 0;
+  /** Epoch ms of the last {@link tick}. */
+  lastTick = 0;
+  #schedulerHeard = new Map<string, number>();
   /** Bumped by every change: the HTTP face pushes when it moved. */
   version = 0;
   /** Nodes and tasks changed since {@link takeDirty}. */
@@ -197,6 +203,7 @@ export class MonitorFold {
       const cur = this.schedulers.get(id);
       if (cur && Number(cur.seq) >= Number(d.seq)) continue;
       this.schedulers.set(id, { ...cur, ...d, id });
+      this.#schedulerHeard.set(id, this.#o.now());
       const epoch = Number(d.epoch) || 0;
       if (d.role === "leader" && epoch >= this.epoch && this.leader !== id) this.#lead(id, epoch);
     }
@@ -210,7 +217,7 @@ export class MonitorFold {
       this.nodes.set(id, {
         status: { ...d, node: id },
         complete: true,
-        asked: false,
+        asked: 0,
         heard: this.#o.now(),
         fenced: e?.fenced ?? 0,
       });
@@ -231,7 +238,7 @@ export class MonitorFold {
   applyNodeSnapshot(id: string, snap: Record<string, unknown> | null): void {
     const e = this.nodes.get(id);
     if (!e) return;
-    e.asked = false;
+    e.asked = 0;
     // An error reply (`{code, message}`) is no status.
     if (!snap || typeof snap !== "object" || !Number.isFinite(Number(snap.incarnation))) return;
     const inc = Number(snap.incarnation);
@@ -246,15 +253,30 @@ export class MonitorFold {
     this.#touchNode(id);
   }
 
-  /** Once a second: roll the series, forget long-gone nodes. O(nodes). */
+  /**
+   * Once a second: roll the series, forget long-gone nodes and schedulers,
+   * let a node's snapshot be asked again when the last ask got no answer.
+   * O(nodes + schedulers).
+   */
   tick(): void {
     const now = this.#o.now();
+    this.lastTick = now;
     this.series.advance(now);
     for (const [id, e] of this.nodes) {
       const st = e.status.state;
       if ((st === "lost" || st === "leaving") && now - e.heard > this.#o.forgetNodeMs) {
         this.nodes.delete(id);
         this.#touchNode(id);
+      } else if (e.asked && now - e.asked > ASK_AGAIN_MS) {
+        e.asked = 0;
+        if (!e.complete) this.#ask(id, e);
+      }
+    }
+    for (const [id, heard] of this.#schedulerHeard) {
+      // A scheduler id is new at every start: forget the ones silent for long (not the leader).
+      if (id !== this.leader && now - heard > this.#o.forgetNodeMs) {
+        this.schedulers.delete(id);
+        this.#schedulerHeard.delete(id);
       }
     }
   }
@@ -311,7 +333,7 @@ export class MonitorFold {
       const rec: NodeRecord = {
         status: { ...d, node: id },
         complete: seq === 1,
-        asked: false,
+        asked: 0,
         heard: now,
         fenced: e?.fenced ?? 0,
       };
@@ -334,7 +356,7 @@ export class MonitorFold {
 
   #ask(id: string, e: NodeRecord): void {
     if (e.asked) return;
-    e.asked = true;
+    e.asked = this.#o.now();
     this.#o.wantNodeSnapshot?.(id);
   }
 
@@ -357,6 +379,7 @@ export class MonitorFold {
     this.schedulers.set(id, next);
     this.version++;
     const now = this.#o.now();
+    this.#schedulerHeard.set(id, now);
     if (next.role === "leader") {
       const epoch = Number(next.epoch) || 0;
       if (epoch >= this.epoch && this.leader !== id) this.#lead(id, epoch);
@@ -438,7 +461,11 @@ export class MonitorFold {
     if (state) {
       const was = t.state;
       t.state = state;
-      if ((state === "queued" || state === "waiting") && was === undefined && !d.attempt) {
+      // A submission delivered before (to an earlier leader) was counted when first announced.
+      if (
+        (state === "queued" || state === "waiting") && was === undefined && !d.attempt &&
+        d.redelivered !== true
+      ) {
         this.submitted.inc([type]);
         this.series.add(now, "submitted");
       }
@@ -469,7 +496,10 @@ export class MonitorFold {
           const err = d.error as { code?: unknown; message?: unknown } | undefined;
           this.#alert({
             kind: "task-failed",
-            key: `task-failed:${id}`,
+            // A retried task keeps its id: the key names which outcome failed.
+            key: typeof d.replaces === "number"
+              ? `task-failed:${id}:${d.replaces}`
+              : `task-failed:${id}`,
             severity: "warning",
             summary: `task ${id} (${type}) failed for good after ${t.attempt ?? "?"} attempt(s)${
               err?.message ? `: ${String(err.message).slice(0, 200)}` : ""

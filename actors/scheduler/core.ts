@@ -167,6 +167,8 @@ export class SchedulerCore {
   #early = new Map<string, { node: string; report: Extract<Report, { kind: "done" }> }>();
   /** Tasks that nodes say they run, learned at a takeover before their redelivery. */
   #adopt = new Map<string, RunningTask & { node: string }>();
+  /** Set while `submit` registers a submission delivered more than once. */
+  #redelivered = false;
   /** Tasks held and not ended, by owner (the token's `sub`): for the per-user in-flight cap. */
   #inFlight = new Map<string, number>();
   readonly stats: CoreStats = {
@@ -240,6 +242,7 @@ export class SchedulerCore {
     deps: ReadonlyMap<string, TerminalState | "unknown"> = new Map(),
     storedAt?: number,
     retry?: { replaces: number; history: AttemptRecord[] },
+    redelivered = false,
   ): void {
     const existing = this.tasks.get(draft.id);
     if (existing) {
@@ -301,56 +304,65 @@ export class SchedulerCore {
       right: null,
       parent: null,
     };
-    this.tasks.set(e.id, e);
-    this.#inFlight.set(e.owner, (this.#inFlight.get(e.owner) ?? 0) + 1);
-    this.stats.held++;
-    this.stats.accepted++;
-    if (e.deadline <= now) {
-      this.#finish(e, "expired", {
-        error: {
-          code: "DEADLINE_EXCEEDED",
-          message: `deadline ${
-            new Date(e.deadline).toISOString()
-          } had already passed at submission`,
-        },
-      });
-      return;
-    }
-    // Dependencies: every one must be known (the caller rejected unknown ones).
-    for (const dep of draft.dependsOn) {
-      const d = this.tasks.get(dep);
-      if (d && !d.result) {
-        (d.dependants ??= []).push(e);
-        e.waitingOn++;
-        continue;
+    this.#redelivered = redelivered;
+    try {
+      this.tasks.set(e.id, e);
+      this.#inFlight.set(e.owner, (this.#inFlight.get(e.owner) ?? 0) + 1);
+      this.stats.held++;
+      this.stats.accepted++;
+      if (e.deadline <= now) {
+        this.#finish(e, "expired", {
+          error: {
+            code: "DEADLINE_EXCEEDED",
+            message: `deadline ${
+              new Date(e.deadline).toISOString()
+            } had already passed at submission`,
+          },
+        });
+        return;
       }
-      const state = d?.result?.state ?? this.recent.get(dep) ?? deps.get(dep);
-      if (state === "succeeded") continue;
-      this.#finish(e, "cancelled", {
-        error: { code: "DEPENDENCY_FAILED", message: `dependency ${dep} ended ${state}` },
-      });
-      this.#unlinkFromDeps(e, draft.dependsOn);
-      return;
-    }
-    if (e.deadline !== Infinity) {
-      e.timer = this.#clock.setTimer(e.deadline - now, () => this.#expire(e));
-    }
-    const adopted = this.#adopt.get(e.id);
-    if (adopted) {
-      this.#adopt.delete(e.id);
-      this.#adoptRunning(e, adopted);
-      return;
-    }
-    if (e.waitingOn > 0) {
-      this.#setState(e, "waiting", { waitingOn: e.waitingOn, priority: e.priority, type: e.type });
-      this.stats.waiting++;
-    } else {
-      this.#enqueue(e);
-    }
-    const early = this.#early.get(e.id);
-    if (early) {
-      this.#early.delete(e.id);
-      this.report(early.node, early.report, true);
+      // Dependencies: every one must be known (the caller rejected unknown ones).
+      for (const dep of draft.dependsOn) {
+        const d = this.tasks.get(dep);
+        if (d && !d.result) {
+          (d.dependants ??= []).push(e);
+          e.waitingOn++;
+          continue;
+        }
+        const state = d?.result?.state ?? this.recent.get(dep) ?? deps.get(dep);
+        if (state === "succeeded") continue;
+        this.#finish(e, "cancelled", {
+          error: { code: "DEPENDENCY_FAILED", message: `dependency ${dep} ended ${state}` },
+        });
+        this.#unlinkFromDeps(e, draft.dependsOn);
+        return;
+      }
+      if (e.deadline !== Infinity) {
+        e.timer = this.#clock.setTimer(e.deadline - now, () => this.#expire(e));
+      }
+      const adopted = this.#adopt.get(e.id);
+      if (adopted) {
+        this.#adopt.delete(e.id);
+        this.#adoptRunning(e, adopted);
+        return;
+      }
+      if (e.waitingOn > 0) {
+        this.#setState(e, "waiting", {
+          waitingOn: e.waitingOn,
+          priority: e.priority,
+          type: e.type,
+        });
+        this.stats.waiting++;
+      } else {
+        this.#enqueue(e);
+      }
+      const early = this.#early.get(e.id);
+      if (early) {
+        this.#early.delete(e.id);
+        this.report(early.node, early.report, true);
+      }
+    } finally {
+      this.#redelivered = false;
     }
   }
 
@@ -531,11 +543,13 @@ export class SchedulerCore {
       case "started":
         if (e.state === "dispatched" || e.state === "running") {
           e.state = "running";
+          // The wait is from submission to the first start (later attempts waited on a retry);
+          // a task handed back and dispatched again has started before, so it is not counted twice.
+          const first = e.attempts === 1 && e.startedAt === 0;
           e.startedAt = r.at;
-          // The wait is from submission to the first start (later attempts waited on a retry).
           this.#delta(
             e,
-            e.attempts === 1
+            first
               ? {
                 state: "running",
                 worker: e.worker,
@@ -610,13 +624,16 @@ export class SchedulerCore {
       error: r.error,
     });
     e.startedAt = r.startedAt;
+    // The attempt's own run, on the node's clock (both ends from the same machine).
+    const runMs = Math.max(0, r.endedAt - r.startedAt);
     if (outcome === "succeeded") {
-      this.#finish(e, "succeeded", { result: r.result });
+      this.#finish(e, "succeeded", { result: r.result, runMs });
       return;
     }
     if (outcome === "cancelled" || e.cancelRequested) {
       this.#finish(e, "cancelled", {
         error: { code: "CANCELLED", message: e.cancelRequested ?? r.error?.message ?? "cancelled" },
+        runMs,
       });
       return;
     }
@@ -626,7 +643,7 @@ export class SchedulerCore {
         code: error.code,
         message: `${error.message} (attempt ${e.attempts} of ${e.maxAttempts}; no attempts left)`,
       };
-      this.#finish(e, "failed", { error: why });
+      this.#finish(e, "failed", { error: why, runMs });
       return;
     }
     const now = this.#clock.now();
@@ -902,10 +919,9 @@ export class SchedulerCore {
   #finish(
     e: TaskEntry,
     state: TerminalState,
-    fields: { result?: unknown; error?: ErrorInfo },
+    fields: { result?: unknown; error?: ErrorInfo; runMs?: number },
   ): void {
     if (e.result) return;
-    const ran = (e.state === "running" || e.state === "dispatched") && e.startedAt > 0;
     const held = this.#inFlight.get(e.owner) ?? 0;
     if (held > 1) this.#inFlight.set(e.owner, held - 1);
     else this.#inFlight.delete(e.owner);
@@ -933,7 +949,8 @@ export class SchedulerCore {
     this.#remember(e.id, state);
     const end: Record<string, unknown> = { state, attempts: e.attempts, type: e.type };
     if (fields.error) end.error = fields.error;
-    if (ran) end.runMs = Math.max(0, now - e.startedAt);
+    if (fields.runMs !== undefined) end.runMs = fields.runMs;
+    if (e.replaces > 0) end.replaces = e.replaces;
     this.#delta(e, end);
     if (state === "failed") this.#fx.deadLetter(e, result);
     e.payload = undefined;
@@ -990,6 +1007,9 @@ export class SchedulerCore {
   }
 
   #delta(e: TaskEntry, fields: Record<string, unknown>): void {
+    // The first announcement of a submission delivered before (to a leader before this one):
+    // monitors counted it then.
+    if (e.mseq === 0 && this.#redelivered) fields = { ...fields, redelivered: true };
     this.#fx.taskDelta(e.id, { id: e.id, seq: ++e.mseq, ...fields });
   }
 }

@@ -40,6 +40,8 @@ export { tasksConsumer } from "./types.ts";
 
 /** A dispatch with no start reported this long after it is taken for lost (see core.ts). */
 export const UNSTARTED_MS = 10_000;
+/** The leader's counts go out at least this often, changed or not, with its role and epoch. */
+export const STATUS_EVERY_MS = 5_000;
 
 /**
  * The scheduler's events (stale or fenced reports, duplicates, refusals,
@@ -128,6 +130,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         nodeRefused: new Map(),
         ticker: null,
         lastStats: "",
+        lastStatsAt: 0,
         putBack: 0,
         disruptedAt: -Infinity,
         paused: false,
@@ -469,9 +472,13 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             state.nodes.size,
             s.queuedByPriority,
           ]);
-          if (stats !== state.lastStats) {
+          // Also unchanged every 5 s, with the role: a monitor that starts late learns the leader.
+          if (stats !== state.lastStats || now - state.lastStatsAt >= STATUS_EVERY_MS) {
             state.lastStats = stats;
+            state.lastStatsAt = now;
             publishScheduler(state, {
+              role: "leader",
+              epoch: state.epoch,
               held: s.held,
               queued: s.queued,
               waiting: s.waiting,

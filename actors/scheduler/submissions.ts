@@ -418,7 +418,16 @@ export function submissions(kit: Kit): Submissions {
         return;
       }
     }
-    core.submit(m.draft, m.principal, m.msg.seq, m.msg, m.deps, m.msg.storedAt, m.retry);
+    core.submit(
+      m.draft,
+      m.principal,
+      m.msg.seq,
+      m.msg,
+      m.deps,
+      m.msg.storedAt,
+      m.retry,
+      m.msg.deliveries > 1,
+    );
     for (const next of intake.end(id)) admit(ctx, state, next);
   }
 

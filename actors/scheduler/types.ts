@@ -178,6 +178,8 @@ export interface State {
    */
   disruptedAt: number;
   lastStats: string;
+  /** When the counts were last published (they go out at least every 5 s while leading). */
+  lastStatsAt: number;
   /** Leading, but the lease was not renewed in time: nothing is dispatched, no node is lost. */
   paused: boolean;
 }

@@ -302,3 +302,41 @@ Deno.test("fold - seeded from monitor.snapshot: the highest epoch leads without 
   f.apply("scheduler", "next", { id: "next", seq: 1, role: "leader", epoch: 6 });
   assert.deepEqual(alerts.map((a) => a.key), ["leader-change:6"]);
 });
+
+Deno.test("fold - a redelivered announcement is not counted again; a retried task's failure has its own key; a leader's periodic counts name it", () => {
+  const { f, alerts } = fold();
+  f.apply("task", "a", { id: "a", seq: 1, state: "queued", type: "echo", attempt: 0 });
+  f.apply("task", "b", {
+    id: "b",
+    seq: 1,
+    state: "queued",
+    type: "echo",
+    attempt: 0,
+    redelivered: true,
+  });
+  assert.equal(f.submitted.get(["echo"]), 1);
+  f.apply("task", "c", { id: "c", seq: 1, state: "failed", type: "x", attempts: 1 });
+  // Retried by an admin: queued again, fails again.
+  f.apply("task", "c", { id: "c", seq: 1, state: "queued", type: "x", attempt: 0 });
+  f.apply("task", "c", { id: "c", seq: 2, state: "failed", type: "x", attempts: 1, replaces: 7 });
+  assert.deepEqual(alerts.map((a) => a.key), ["task-failed:c", "task-failed:c:7"]);
+  // A monitor that starts after the election learns the leader from its periodic counts.
+  f.apply("scheduler", "s9", { seq: 40, role: "leader", epoch: 3, held: 2 });
+  assert.equal(f.leader, "s9");
+  assert.equal(f.counts.held, 2);
+});
+
+Deno.test("fold - schedulers silent for long are forgotten (not the leader); an unanswered node snapshot is asked again", () => {
+  const { f, asked, advance } = fold();
+  f.apply("scheduler", "lead", { id: "lead", seq: 1, role: "leader", epoch: 1 });
+  f.apply("scheduler", "gone", { id: "gone", seq: 1, role: "follower" });
+  f.apply("worker", "n1", beat(3));
+  assert.deepEqual(asked, ["n1"]);
+  advance(5_001);
+  f.tick();
+  assert.deepEqual(asked, ["n1", "n1"], "asked again after 5 s without an answer");
+  advance(600_000);
+  f.tick();
+  assert.equal(f.schedulers.has("gone"), false);
+  assert.equal(f.schedulers.has("lead"), true);
+});

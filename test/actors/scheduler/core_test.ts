@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { T0, World } from "./_harness.ts";
+import { ack, ALICE, draft, T0, World } from "./_harness.ts";
 
 const HOUR = 3_600_000;
 
@@ -494,4 +494,41 @@ Deno.test("scheduler core - a dispatch whose start is never reported goes back t
   assert.equal(again.attempt, 1, "not charged");
   assert.equal(w.start(lost), false, "the first dispatch is stale now");
   assert.equal(w.start(again), true);
+});
+
+Deno.test("scheduler core - monitor deltas carry the type, the first attempt's wait and each attempt's run; a run handed back is not waited again", () => {
+  const w = new World();
+  w.node("n1", ["n1/0", 1]);
+  w.submit("t1", { type: "echo" });
+  w.clock.advance(30);
+  const [a] = w.pump();
+  w.start(a);
+  w.clock.advance(50);
+  w.done(a, "succeeded", { result: 1 });
+  const [queued, , running, done] = w.deltasOf("t1");
+  assert.equal(queued.redelivered, undefined);
+  assert.deepEqual([running.state, running.type, running.waitMs], ["running", "echo", 30]);
+  assert.deepEqual([done.state, done.type, done.runMs], ["succeeded", "echo", 50]);
+
+  // Started, then its node goes: queued again uncharged; its next start reports no wait.
+  w.node("n2", ["n2/0", 1]);
+  w.submit("t2", { type: "echo" });
+  const [b] = w.pump();
+  w.start(b);
+  w.core.nodeGone(b.node, "lost");
+  const [c] = w.pump();
+  assert.equal(c.id, "t2");
+  w.start(c);
+  const starts = w.deltasOf("t2").filter((d) => d.state === "running");
+  assert.equal(starts.length, 2);
+  assert.equal(typeof starts[0].waitMs, "number");
+  assert.equal(starts[1].waitMs, undefined);
+});
+
+Deno.test("scheduler core - a submission delivered before is announced as redelivered, so monitors do not count it twice", () => {
+  const w = new World();
+  w.core.submit(draft("r1"), ALICE, 1, ack(), new Map(), undefined, undefined, true);
+  w.core.submit(draft("r2"), ALICE, 2, ack());
+  assert.equal(w.deltasOf("r1")[0].redelivered, true);
+  assert.equal(w.deltasOf("r2")[0].redelivered, undefined);
 });
