@@ -45,8 +45,16 @@ async function runAndSignal(url: string, signal: Deno.Signal, tag: string) {
   await client.result(`${tag}-0`, 30_000);
   // The group: setsid made the child its leader, so its pid is the group id.
   Deno.kill(-child.pid, signal);
+  // A stop that hangs fails the test with the node's log instead of holding up the suite.
+  let hung = false;
+  const guard = setTimeout(() => {
+    hung = true;
+    Deno.kill(-child.pid, "SIGKILL");
+  }, 20_000);
   const status = await child.status;
+  clearTimeout(guard);
   await pumped;
+  if (hung) throw new Error(`${signal} (${tag}): still running 20 s after the signal:\n${log}`);
   return { status, log };
 }
 
