@@ -1,0 +1,299 @@
+/**
+ * `deno task bench:peers`: this system and BullMQ, the same workload in one
+ * run on this machine, each against its own server started here.
+ *
+ * - This system: an all-in-one node (`actors/main.ts`, default settings)
+ *   against its own nats-server (file storage); this process publishes echo
+ *   tasks with plain NATS publishes, one message per task, and counts
+ *   results on `tasks.result.>`.
+ * - BullMQ 5 (npm `bullmq`) against its own redis-server (Debian's, default
+ *   settings but for the port and folder); a Worker with concurrency 100 in
+ *   its own process (`bullmq_worker.ts`) runs no-op jobs; this process adds
+ *   them (`addBulk` in chunks of 1,000 for throughput, `add` one at a time
+ *   for the open loop).
+ *
+ * Each side is warmed up (`--warmup` tasks), then: throughput (`--tasks` as
+ * fast as they can be sent, until the last completes), and open loop at each
+ * of `--rates` for `--seconds`, latency from each task's intended send time:
+ * for this system to its result reaching this process, for BullMQ to its
+ * completion in the worker (which flatters BullMQ a little). Prints tasks/s,
+ * p50/p99/p99.9/max and the ratios. Never fails on time.
+ *
+ * ```
+ * deno task bench:peers [--tasks 50000] [--warmup 20000] [--rates 1000,2000,5000,8000] [--seconds 5]
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import * as hdr from "hdr-histogram-js";
+import { Queue } from "bullmq";
+import { Client, startNodeProcess } from "../../test/_cluster.ts";
+import { TestServer } from "../../test/_nats_server.ts";
+
+interface Options {
+  tasks: number;
+  warmup: number;
+  rates: number[];
+  seconds: number;
+}
+
+interface Figures {
+  throughput: number;
+  open: Map<number, { p50: number; p99: number; p999: number; max: number; done: number }>;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Lines of a child's stdout, as they come. */
+function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
+  return (async function* () {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const chunk of stream) {
+      buf += dec.decode(chunk, { stream: true });
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        yield buf.slice(0, i);
+        buf = buf.slice(i + 1);
+      }
+    }
+  })();
+}
+
+async function ours(o: Options): Promise<Figures> {
+  await using server = await TestServer.start();
+  const node = startNodeProcess(["--node-id", "peers"], {
+    TASK_SCHEDULER_MESSAGE_BROKER: server.url,
+    TASK_SCHEDULER_LOG_LEVEL: "warn",
+  });
+  try {
+    await using client = await Client.connect(server.url);
+    const t0 = Date.now();
+    for (;;) {
+      client.submit("echo", { id: `hello-${t0}`, payload: {} });
+      try {
+        await client.result(`hello-${t0}`, 2_000);
+        break;
+      } catch {
+        if (Date.now() - t0 > 20_000) throw new Error("the node never answered");
+      }
+    }
+    const burst = async (tag: string, n: number): Promise<number> => {
+      let done = 0;
+      const all = Promise.withResolvers<number>();
+      client.onResult((r) => {
+        if (r.id.startsWith(tag) && ++done === n) all.resolve(now());
+      });
+      const start = now();
+      for (let i = 0; i < n; i++) {
+        client.submit("echo", { id: `${tag}${i}`, payload: { i } });
+        if (i % 500 === 499) await client.t.flush();
+      }
+      await client.t.flush();
+      return n / (((await all.promise) - start) / 1000);
+    };
+    await burst("warm-", o.warmup);
+    const throughput = await burst("tp-", o.tasks);
+    const open = new Map<number, Figures["open"] extends Map<number, infer V> ? V : never>();
+    for (const rate of o.rates) {
+      const total = rate * o.seconds;
+      const tag = `r${rate}-`;
+      const intended = new Float64Array(total);
+      const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000 });
+      let done = 0;
+      const all = Promise.withResolvers<void>();
+      client.onResult((r) => {
+        if (!r.id.startsWith(tag)) return;
+        const at = now();
+        h.recordValue(
+          Math.max(1, Math.round((at - intended[Number(r.id.slice(tag.length))]) * 1000)),
+        );
+        if (++done === total) all.resolve();
+      });
+      const start = now() + 20;
+      for (let i = 0; i < total;) {
+        const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000));
+        while (i < due) {
+          intended[i] = start + (i * 1000) / rate;
+          client.submit("echo", { id: `${tag}${i}`, payload: { i } });
+          i++;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await client.t.flush();
+      await Promise.race([all.promise, new Promise((r) => setTimeout(r, 60_000))]);
+      open.set(rate, {
+        p50: h.getValueAtPercentile(50) / 1000,
+        p99: h.getValueAtPercentile(99) / 1000,
+        p999: h.getValueAtPercentile(99.9) / 1000,
+        max: h.maxValue / 1000,
+        done,
+      });
+    }
+    return { throughput, open };
+  } finally {
+    node.kill("SIGTERM");
+    await node.exited;
+  }
+}
+
+async function bullmq(o: Options): Promise<Figures> {
+  const port = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "peers-redis-" });
+  const redis = new Deno.Command("redis-server", {
+    args: ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const worker = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./bullmq_worker.ts", import.meta.url).pathname,
+      "--port",
+      String(port),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = lines(worker.stdout);
+  const next = async (): Promise<Record<string, unknown>> => {
+    const { value, done } = await out.next();
+    if (done) throw new Error("the BullMQ worker exited");
+    return JSON.parse(value);
+  };
+  const queue = new Queue("bench", { connection: { host: "127.0.0.1", port } });
+  try {
+    await next(); // ready
+    const bulk = async (name: string, n: number): Promise<number> => {
+      const start = now();
+      for (let i = 0; i < n; i += 1_000) {
+        const size = Math.min(1_000, n - i);
+        await queue.addBulk(
+          Array.from({ length: size }, (_, k) => ({ name, data: { n, i: i + k } })),
+        );
+      }
+      const r = await next();
+      return n / (((r.last as number) - start) / 1000);
+    };
+    await bulk("warm", o.warmup);
+    const throughput = await bulk("tp", o.tasks);
+    const open = new Map<number, Figures["open"] extends Map<number, infer V> ? V : never>();
+    for (const rate of o.rates) {
+      const total = rate * o.seconds;
+      const name = `r${rate}`;
+      const start = now() + 20;
+      const adds: Promise<unknown>[] = [];
+      for (let i = 0; i < total;) {
+        const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000));
+        while (i < due) {
+          adds.push(queue.add(name, { n: total, t: start + (i * 1000) / rate }));
+          i++;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await Promise.all(adds);
+      const r = await Promise.race([
+        next(),
+        new Promise<null>((res) => setTimeout(() => res(null), 60_000)),
+      ]);
+      open.set(
+        rate,
+        r
+          ? {
+            p50: r.p50 as number,
+            p99: r.p99 as number,
+            p999: r.p999 as number,
+            max: r.max as number,
+            done: r.count as number,
+          }
+          : { p50: NaN, p99: NaN, p999: NaN, max: NaN, done: 0 },
+      );
+    }
+    return { throughput, open };
+  } finally {
+    await queue.close();
+    worker.kill("SIGTERM");
+    await worker.status;
+    redis.kill("SIGTERM");
+    await redis.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function version(cmd: string, args: string[]): Promise<string> {
+  const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output()
+    .catch(() => null);
+  return o ? new TextDecoder().decode(o.stdout).trim().split("\n")[0] : "not found";
+}
+
+/** Run both sides and print the comparison. */
+export async function run(given: Partial<Options> = {}): Promise<void> {
+  const o: Options = {
+    tasks: 50_000,
+    warmup: 20_000,
+    rates: [1_000, 2_000, 5_000, 8_000],
+    seconds: 5,
+    ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
+  };
+  console.log(
+    `peers: ${o.warmup} warm-up then ${o.tasks} tasks; open loop ${o.rates.join(", ")}/s for ` +
+      `${o.seconds} s each; ${navigator.hardwareConcurrency} cores; deno ${Deno.version.deno}; ` +
+      `${await version("/usr/sbin/nats-server", ["--version"])}; ${await version("redis-server", [
+        "--version",
+      ])}; bullmq 5 (concurrency 100)`,
+  );
+  const a = await ours(o);
+  const b = await bullmq(o);
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "-");
+  console.log("\nthroughput (tasks/s)");
+  console.log(
+    `  this system ${Math.round(a.throughput)}  BullMQ ${Math.round(b.throughput)}  ` +
+      `ratio ${(a.throughput / b.throughput).toFixed(2)}x`,
+  );
+  console.log(
+    "\nopen loop, ms from intended send (this system: to result at the client; BullMQ: to completion in the worker)",
+  );
+  console.log(
+    "  rate/s | this system p50  p99 p99.9   max | BullMQ p50  p99 p99.9   max | p99 ratio",
+  );
+  for (const rate of o.rates) {
+    const x = a.open.get(rate)!;
+    const y = b.open.get(rate)!;
+    console.log(
+      `  ${String(rate).padStart(6)} | ${f(x.p50).padStart(15)} ${f(x.p99).padStart(4)} ${
+        f(x.p999).padStart(5)
+      } ${f(x.max).padStart(5)} | ${f(y.p50).padStart(10)} ${f(y.p99).padStart(4)} ${
+        f(y.p999).padStart(5)
+      } ${f(y.max).padStart(5)} | ${(y.p99 / x.p99).toFixed(2)}x` +
+        (x.done < rate * o.seconds ? `  (ours: ${x.done} results in time)` : "") +
+        (y.done < rate * o.seconds ? `  (BullMQ: ${y.done} in time)` : ""),
+    );
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      tasks: { type: "string" },
+      warmup: { type: "string" },
+      rates: { type: "string" },
+      seconds: { type: "string" },
+    },
+  });
+  await run({
+    tasks: values.tasks ? Number(values.tasks) : undefined,
+    warmup: values.warmup ? Number(values.warmup) : undefined,
+    rates: values.rates ? values.rates.split(",").map(Number) : undefined,
+    seconds: values.seconds ? Number(values.seconds) : undefined,
+  });
+}
