@@ -376,6 +376,8 @@ export class MonitorFold {
       this.#o.wantSnapshot?.();
     }
     const next: Record<string, unknown> = { ...cur, ...d, id };
+    // The leader's periodic counts say `leading`: a monitor that started late learns who leads.
+    if (d.leading === true && next.role === undefined) next.role = "leader";
     this.schedulers.set(id, next);
     this.version++;
     const now = this.#o.now();

@@ -472,12 +472,13 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             state.nodes.size,
             s.queuedByPriority,
           ]);
-          // Also unchanged every 5 s, with the role: a monitor that starts late learns the leader.
+          // Also unchanged every 5 s, marked leading: a monitor that starts late learns the leader.
           if (stats !== state.lastStats || now - state.lastStatsAt >= STATUS_EVERY_MS) {
             state.lastStats = stats;
             state.lastStatsAt = now;
             publishScheduler(state, {
-              role: "leader",
+              // Not `role`: that marks a change of role. This says whose counts these are.
+              leading: true,
               epoch: state.epoch,
               held: s.held,
               queued: s.queued,

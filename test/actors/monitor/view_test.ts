@@ -321,7 +321,7 @@ Deno.test("fold - a redelivered announcement is not counted again; a retried tas
   f.apply("task", "c", { id: "c", seq: 2, state: "failed", type: "x", attempts: 1, replaces: 7 });
   assert.deepEqual(alerts.map((a) => a.key), ["task-failed:c", "task-failed:c:7"]);
   // A monitor that starts after the election learns the leader from its periodic counts.
-  f.apply("scheduler", "s9", { seq: 40, role: "leader", epoch: 3, held: 2 });
+  f.apply("scheduler", "s9", { seq: 40, leading: true, epoch: 3, held: 2 });
   assert.equal(f.leader, "s9");
   assert.equal(f.counts.held, 2);
 });
