@@ -5,7 +5,13 @@
  * done), submissions, and alerts on `monitor.alert` and to a webhook.
  */
 import assert from "node:assert/strict";
-import { type HandlerDefinition, mintToken } from "../../../src/internal_mod.ts";
+import {
+  type HandlerDefinition,
+  mintToken,
+  newUser,
+  subjects,
+  UserStore,
+} from "../../../src/internal_mod.ts";
 import { SECRET } from "../../_cluster.ts";
 import { rig } from "../../e2e/_node.ts";
 
@@ -245,4 +251,27 @@ Deno.test("http - an explicit address that is taken stops the start with a messa
   } finally {
     blocker.close();
   }
+});
+
+Deno.test("http - sign in with a name and password: auth.login gives the session its token", async () => {
+  await using r = await rig();
+  const base = r.node.httpUrl!;
+  const store = await UserStore.open(r.client.t, subjects());
+  await store.create(
+    await newUser(
+      { name: "olga", password: "correct horse battery", roles: ["viewer"] },
+      Date.now(),
+    ),
+  );
+  const wrong = await post(`${base}/api/login`, { name: "olga", password: "not it at all" });
+  assert.equal(wrong.status, 401);
+  assert.equal((await wrong.json()).code, "UNAUTHENTICATED");
+  const ok = await post(`${base}/api/login`, { name: "olga", password: "correct horse battery" });
+  assert.equal(ok.status, 200, await ok.clone().text());
+  const me = await ok.json();
+  assert.deepEqual([me.sub, me.roles], ["olga", ["viewer"]]);
+  const cookie = (ok.headers.get("set-cookie") ?? "").split(";")[0];
+  const overview = await fetch(`${base}/api/overview`, { headers: { cookie } });
+  assert.equal(overview.status, 200);
+  assert.ok((await overview.json()).leader);
 });
