@@ -395,16 +395,20 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           if (fenceIfLost(state, msg.node, msg.incarnation, 0)) return state;
           const node = state.nodes.get(msg.node);
           if (!node) {
-            // A node this leader has not met: ask it to introduce itself.
-            sendToNode(msg.node, { type: "node.sync", epoch: state.epoch, leader: deps.id });
+            // A node this leader has not met: ask it to introduce itself (not one on its way out,
+            // whose late status can arrive after it left).
+            if (msg.state !== "leaving") {
+              sendToNode(msg.node, { type: "node.sync", epoch: state.epoch, leader: deps.id });
+            }
             return state;
           }
           if (node.incarnation !== msg.incarnation) return state;
           node.lastSeen = ctx.clock.now();
-          const draining = msg.state === "draining";
-          if (draining !== node.draining) {
-            node.draining = draining;
-            state.core.setNodeAvailable(msg.node, !draining);
+          // Draining is one way within an incarnation: an older "up" that arrives late cannot
+          // make a node on its way out take work again.
+          if (msg.state === "draining" && !node.draining) {
+            node.draining = true;
+            state.core.setNodeAvailable(msg.node, false);
           }
           return state;
         }

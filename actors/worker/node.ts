@@ -122,7 +122,8 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
       incarnation: s.incarnation,
       workers: deps.workers.map((w) => w.info),
       running: [...s.running.values()],
-      draining: s.draining !== null,
+      // A node that has left takes no work again, whatever asks it to introduce itself.
+      draining: s.draining !== null || s.left,
     });
 
   const status = (s: NodeState, now: number, state: NodeStatus["state"]): NodeStatus => {
@@ -275,7 +276,8 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
           checkDrained(s, ctx.clock.now());
           return s;
         case "node.sync":
-          if (msg.epoch < s.epoch) return s;
+          // Gone: its own late status may make a leader ask, and a hello would bring it work back.
+          if (msg.epoch < s.epoch || s.left) return s;
           s.epoch = msg.epoch;
           hello(s);
           // Outcomes the old leader never acknowledged go to the new one.

@@ -519,6 +519,16 @@ Deno.test("node - drain: running tasks that finish within the grace are reported
   n.h.clock.advance(HEARTBEAT_MS * 3);
   await settle();
   assert.equal(n.deltas.items.length, count);
+  // Its own late status can make a leader ask it to introduce itself: a node that has left
+  // says nothing (a hello would bring it work back), and work sent to it anyway is refused.
+  const said = n.leader.items.length;
+  n.wire({ type: "node.sync", epoch: 1, leader: "L" }, n.subj.nodes);
+  n.wire({ type: "node.sync", epoch: 2, leader: "L2" }, n.subj.nodes);
+  await settle();
+  assert.equal(n.leader.items.length, said, "no hello after leaving");
+  n.assign(2, task("t9", "ok", 9));
+  const late = await n.next("node.reports", (m) => m.reports.some((r) => r.id === "t9"), said);
+  assert.equal(late.reports[0].kind, "refused");
 });
 
 Deno.test("node - drain: a task still running at the end of the grace is aborted, handed back and listed", async () => {
