@@ -6,28 +6,19 @@
  */
 
 import assert from "node:assert/strict";
-import { mintToken, newUser, subjects, UserStore } from "../../src/internal_mod.ts";
+import { newUser, subjects, UserStore } from "../../src/internal_mod.ts";
 import {
   connect,
   type NodeStatus,
   type ProgressEvent,
   PublishRefusedError,
   RequestRefusedError,
-  type SchedulerClient,
   SchedulerClientError,
   TaskFailedError,
   TaskRejectedError,
 } from "../../src/client/mod.ts";
-import { SECRET } from "../_cluster.ts";
-import { type Rig, rig } from "../e2e/_node.ts";
-
-async function client(r: Rig, roles = ["admin"], sub = "client-test"): Promise<SchedulerClient> {
-  return await connect({
-    servers: r.server.url,
-    token: await mintToken(SECRET, { sub, roles }),
-    name: "client-test",
-  });
-}
+import { rig } from "../e2e/_node.ts";
+import { client, rejects } from "./_helpers.ts";
 
 async function until(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -35,19 +26,6 @@ async function until(what: string, ok: () => boolean, timeoutMs = 15_000): Promi
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((res) => setTimeout(res, 20));
   }
-}
-
-async function rejects<E extends Error>(
-  p: Promise<unknown>,
-  type: new (...args: never[]) => E,
-): Promise<E> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof type, `expected ${type.name}, got ${err}`);
-    return err as E;
-  }
-  throw new Error(`expected ${type.name}, but it resolved`);
 }
 
 Deno.test("client - submit, progress, status, result and value; cancel a running task", async () => {

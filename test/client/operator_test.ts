@@ -7,16 +7,15 @@
  */
 
 import assert from "node:assert/strict";
-import { type HandlerDefinition, mintToken } from "../../src/internal_mod.ts";
+import type { HandlerDefinition } from "../../src/internal_mod.ts";
 import {
   connect,
   type DeadLetter,
   RequestRefusedError,
-  type SchedulerClient,
   SchedulerClientError,
 } from "../../src/client/mod.ts";
-import { SECRET } from "../_cluster.ts";
-import { type Rig, rig } from "../e2e/_node.ts";
+import { rig } from "../e2e/_node.ts";
+import { client, rejects } from "./_helpers.ts";
 
 /** Fails while `broken.now` is true: the fault an operator fixes before retrying. */
 const broken = { now: true };
@@ -29,30 +28,9 @@ const fragile: HandlerDefinition = {
   },
 };
 
-async function client(r: Rig, roles = ["admin"], sub = "ops"): Promise<SchedulerClient> {
-  return await connect({
-    servers: r.server.url,
-    token: await mintToken(SECRET, { sub, roles }),
-    name: "client-operator-test",
-  });
-}
-
-async function rejects<E extends Error>(
-  p: Promise<unknown>,
-  type: new (...args: never[]) => E,
-): Promise<E> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof type, `expected ${type.name}, got ${err}`);
-    return err as E;
-  }
-  throw new Error(`expected ${type.name}, but it resolved`);
-}
-
 Deno.test("client operator - list pages through held tasks by state and type; bad queries are typed errors", async () => {
   await using r = await rig({ config: { workers: 1, concurrency: 1 } });
-  await using c = await client(r);
+  await using c = await client(r, ["admin"], "ops");
   await using viewer = await client(r, ["viewer"], "vera");
   const blocker = await c.submit("sleep", { ms: 4_000 }, { id: "blocker" });
   for (let i = 0; i < 5; i++) await c.submit("echo", i, { id: `q${i}` });
@@ -92,7 +70,7 @@ Deno.test("client operator - list pages through held tasks by state and type; ba
 Deno.test("client operator - a failed task is a dead letter; retry runs it again and its handle gets the new outcome; viewers may not", async () => {
   broken.now = true;
   await using r = await rig({ handlers: [fragile] });
-  await using c = await client(r);
+  await using c = await client(r, ["admin"], "ops");
   await using viewer = await client(r, ["viewer"], "vera");
   const t = await c.submit("fragile", "x", { id: "f1", maxAttempts: 2 });
   const failed = await t.result({ timeoutMs: 20_000 });
@@ -137,7 +115,7 @@ Deno.test("client operator - a failed task is a dead letter; retry runs it again
 Deno.test("client operator - purge removes one dead letter or all of them, for admins only", async () => {
   broken.now = true;
   await using r = await rig({ handlers: [fragile] });
-  await using c = await client(r);
+  await using c = await client(r, ["admin"], "ops");
   await using viewer = await client(r, ["viewer"], "vera");
   const handles = await Promise.all(
     ["p1", "p2", "p3"].map((id) => c.submit("fragile", id, { id, maxAttempts: 1 })),
