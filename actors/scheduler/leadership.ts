@@ -234,6 +234,8 @@ export function leadership(kit: Kit): Leadership {
 
   function resume(state: State, pausedMs: number, ctx: ActorContext<SchedulerMsg>): State {
     state.paused = false;
+    // Deliveries may have gone elsewhere meanwhile: dependencies get the reordering grace.
+    state.disruptedAt = ctx.clock.now();
     if (!state.leading) return state;
     publishScheduler(state, { event: "resumed", epoch: state.epoch, pausedMs });
     if (!state.core) return state; // still setting the term up: leader.ready finishes it

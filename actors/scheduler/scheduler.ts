@@ -246,7 +246,9 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           throw new SchedulerError("TRANSPORT", `leadership impossible: ${msg.error}`);
 
         case "submission":
-          if (!state.core) {
+          // Paused, this may no longer be the leader: it decides nothing about a submission
+          // (a dependency may have gone to the one that took over); whoever leads gets it again.
+          if (!state.core || state.paused) {
             msg.msg.nak(200);
             return state;
           }

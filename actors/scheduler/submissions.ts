@@ -361,7 +361,7 @@ export function submissions(kit: Kit): Submissions {
             // So may one whose delivery was lost with a connection (redelivered after the ack
             // wait) or reordered by a takeover: for a while after either, wait for it too.
             const now = ctx.clock.now();
-            const disrupted = now - state.disruptedAt < DISRUPTION_GRACE_MS;
+            const disrupted = state.paused || now - state.disruptedAt < DISRUPTION_GRACE_MS;
             if (unknown.length && (disrupted || unknown.every((d) => intake.isDeferred(d, now)))) {
               ctx.self.send({ type: "submission.retry", epoch, msg: m.msg, id });
               return;
