@@ -76,16 +76,7 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
   try {
     await using client = await Client.connect(server.url);
     // Warm up, and wait for the leader.
-    const warm = Date.now();
-    for (;;) {
-      client.submit("echo", { id: `warm-${warm}`, payload: {} });
-      try {
-        await client.result(`warm-${warm}`, 2_000);
-        break;
-      } catch {
-        if (Date.now() - warm > 20_000) throw new Error("the node never answered");
-      }
-    }
+    await client.waitForNode();
     for (let i = 0; i < 2_000; i++) client.submit("echo", { id: `warmup-${i}`, payload: { i } });
     await client.result("warmup-1999", 30_000);
 

@@ -164,6 +164,24 @@ export class Client implements AsyncDisposable {
     });
   }
 
+  /**
+   * Wait until a node answers: an echo every 2 s until one comes back (a
+   * leader leads and a worker runs), for at most `timeoutMs`.
+   */
+  async waitForNode(timeoutMs = 20_000): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+      const id = `hello-${t0}`;
+      this.submit("echo", { id, payload: {} });
+      try {
+        await this.result(id, 2_000);
+        return;
+      } catch {
+        if (Date.now() - t0 > timeoutMs) throw new Error("the node never answered");
+      }
+    }
+  }
+
   /** Wait for the result of `id`. */
   result(id: string, timeoutMs = 20_000): Promise<TaskResult> {
     const have = this.results.get(id);

@@ -31,6 +31,7 @@ import * as hdr from "hdr-histogram-js";
 import { Queue } from "bullmq";
 import { Client, startNodeProcess } from "../../test/_cluster.ts";
 import { TestServer } from "../../test/_nats_server.ts";
+import { freePort } from "../../src/transport/nats_server.ts";
 
 interface Options {
   tasks: number;
@@ -45,13 +46,6 @@ interface Figures {
 }
 
 const now = () => performance.timeOrigin + performance.now();
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** Lines of a child's stdout, as they come. */
 function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
@@ -77,16 +71,7 @@ async function ours(o: Options): Promise<Figures> {
   });
   try {
     await using client = await Client.connect(server.url);
-    const t0 = Date.now();
-    for (;;) {
-      client.submit("echo", { id: `hello-${t0}`, payload: {} });
-      try {
-        await client.result(`hello-${t0}`, 2_000);
-        break;
-      } catch {
-        if (Date.now() - t0 > 20_000) throw new Error("the node never answered");
-      }
-    }
+    await client.waitForNode();
     const burst = async (tag: string, n: number): Promise<number> => {
       let done = 0;
       const all = Promise.withResolvers<number>();
