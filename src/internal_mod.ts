@@ -16,6 +16,7 @@ export * from "./runtime/mod.ts";
 export * from "./transport/mod.ts";
 export * from "./auth/mod.ts";
 
+export { IdFilter } from "./sched/id_filter.ts";
 export { SkewHeap } from "./sched/skew_heap.ts";
 export { runsBefore } from "./sched/task_order.ts";
 export { WorkerIndex } from "./sched/worker_index.ts";

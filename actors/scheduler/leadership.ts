@@ -17,6 +17,7 @@ import {
   type ToScheduler,
 } from "../../src/internal_mod.ts";
 import { streamSpecs } from "../streams.ts";
+import { retryLater } from "./submissions.ts";
 import { decoder, type Kit, type SchedulerMsg, type State, tasksConsumer } from "./types.ts";
 
 /** The leadership functions of one scheduler. */
@@ -78,6 +79,32 @@ export function leadership(kit: Kit): Leadership {
     ctx.self.send({ type: "message.refused", subject, reason });
   }
 
+  /**
+   * List the ids with a stored result for this term, in the background (see
+   * stored_ids.ts); until that completes, every submission is looked up.
+   */
+  function listStoredIds(ctx: ActorContext<SchedulerMsg>, epoch: number, attempt = 0): void {
+    const t0 = ctx.clock.now();
+    kit.storedIds.rebuild(transport, subj.resultsStream, subj.outcome("")).then(
+      (listed) => {
+        if (current.lease?.epoch !== epoch) return;
+        ctx.log.info("stored results listed", { epoch, listed, ms: ctx.clock.now() - t0 });
+      },
+      (err) => {
+        if (current.lease?.epoch !== epoch || !current.lease.leading) return;
+        ctx.log.warn("listing stored results failed; every submission is looked up meanwhile", {
+          epoch,
+          error: String(err),
+        });
+        retryLater(ctx, attempt, () => {
+          if (current.lease?.epoch === epoch && current.lease.leading) {
+            listStoredIds(ctx, epoch, attempt + 1);
+          }
+        });
+      },
+    );
+  }
+
   async function becomeLeader(ctx: ActorContext<SchedulerMsg>, epoch: number): Promise<void> {
     const spec = tasksConsumer(subj, config);
     const subs: Subscription[] = [];
@@ -91,6 +118,7 @@ export function leadership(kit: Kit): Leadership {
         () => transport.ensureStreams(streamSpecs(subj, config)),
       );
       for (const note of notes) ctx.log.warn(note);
+      listStoredIds(ctx, epoch);
       // Everything the last leader held and had not settled is delivered again now.
       await persist(
         ctx,
@@ -174,6 +202,7 @@ export function leadership(kit: Kit): Leadership {
   function stepDown(state: State, reason: string, ctx: ActorContext<SchedulerMsg>): State {
     if (deps.directory.leader === ctx.self) deps.directory.leader = null;
     if (deps.directory.term) deps.directory.setTerm(null);
+    kit.storedIds.reset();
     void state.consumer?.stop().catch(() => {});
     for (const s of state.subs) s.unsubscribe();
     state.ticker?.cancel();

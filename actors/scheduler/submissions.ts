@@ -101,6 +101,8 @@ export function submissions(kit: Kit): Submissions {
     replaces = 0,
   ): Promise<{ ok: boolean; error?: string }> {
     const subject = subj.outcome(result.id);
+    // Known to have a result before it is stored: no later submission of the id slips by.
+    kit.storedIds.add(result.id);
     const body = encoder.encode(JSON.stringify(result));
     const opts = {
       timeoutMs: 5_000,
@@ -262,9 +264,13 @@ export function submissions(kit: Kit): Submissions {
       return;
     }
     if (decoded.ok) state.intake!.begin(id);
-    // Finished under an earlier leader? Looked up while the token is checked.
-    const earlier = decoded.ok ? kit.storedResult(id) : Promise.resolve(null);
-    earlier.catch(() => {});
+    // Finished under an earlier leader? Looked up while the token is checked; not for a first
+    // delivery after the takeover whose id certainly has no result (stored_ids.ts).
+    const fresh = msg.deliveries === 1 && msg.seq > state.rebuildUntilSeq;
+    const earlier = decoded.ok && (!fresh || retryOf > 0 || kit.storedIds.mayHave(id))
+      ? kit.storedResult(id)
+      : null;
+    earlier?.catch(() => {});
     const afterAuth = (principal: Principal) => {
       if (!decoded.ok) return reject(decoded.error, principal.sub);
       const draft = decoded.draft;
@@ -297,6 +303,7 @@ export function submissions(kit: Kit): Submissions {
         deps: new Map(),
       };
       // No task runs twice, nor without a place for its result: one stored already ends it here.
+      if (!earlier) return ctx.self.send(checked);
       earlier.then(
         (stored) => {
           if (!stored) return ctx.self.send(checked);
@@ -347,7 +354,7 @@ export function submissions(kit: Kit): Submissions {
     }
     if (unresolved.length) {
       const epoch = state.epoch;
-      Promise.all(unresolved.map((d) => kit.storedResult(d)))
+      Promise.all(unresolved.map((d) => kit.storedIds.mayHave(d) ? kit.storedResult(d) : null))
         .then(
           (stored) => {
             const found = new Map(m.deps);

@@ -37,6 +37,7 @@ import type { LocalDirectory } from "../directory.ts";
 import type { SchedulerCore } from "./core.ts";
 import type { Intake } from "./intake.ts";
 import type { Lease, LeaseValue } from "./lease.ts";
+import { StoredIds } from "./stored_ids.ts";
 
 /** Messages of the scheduler actor. */
 export type SchedulerMsg =
@@ -218,6 +219,8 @@ export interface Kit {
   publishSealed(subject: string, body: Uint8Array): void;
   /** A task's stored result, if a scheduler signed it (one nobody signed is not believed). */
   storedResult(id: string): Promise<StoredMsg | null>;
+  /** Which ids have a stored result, approximately (rebuilt at each takeover). */
+  storedIds: StoredIds;
   /** A delta on `monitor.scheduler.<id>`. */
   publishScheduler(state: State, fields: Record<string, unknown>): void;
 }
@@ -241,6 +244,7 @@ export function makeKit(deps: SchedulerDeps): Kit {
       else publishSealed(subj.node(node), encodeMessage(msg));
     },
     publishSealed,
+    storedIds: new StoredIds(),
     async storedResult(id) {
       const m = await transport.lastMessage(subj.resultsStream, subj.outcome(id));
       if (!m) return null;

@@ -368,6 +368,15 @@ export class MemoryTransport implements Transport {
     });
   }
 
+  forEachSubject(stream: string, filter: string, fn: (subject: string) => void): Promise<number> {
+    const subjects = new Set<string>();
+    for (const m of this.#broker.streams.get(stream)?.msgs.values() ?? []) {
+      if (subjectMatches(filter, m.subject)) subjects.add(m.subject);
+    }
+    for (const s of subjects) fn(s);
+    return Promise.resolve(subjects.size);
+  }
+
   purgeSubject(stream: string, subject: string): Promise<number> {
     const st = this.#broker.streams.get(stream);
     let purged = 0;

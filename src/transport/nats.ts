@@ -502,6 +502,38 @@ export class NatsTransport implements Transport {
     };
   }
 
+  async forEachSubject(
+    stream: string,
+    filter: string,
+    fn: (subject: string) => void,
+  ): Promise<number> {
+    // The stream-info request pages subjects (offset, total); the client's own
+    // info() gathers every page into one object first.
+    let seen = 0;
+    for (;;) {
+      const reply = await this.nc.request(
+        `$JS.API.STREAM.INFO.${stream}`,
+        JSON.stringify({ subjects_filter: filter, offset: seen }),
+        { timeout: 10_000 },
+      );
+      const page = reply.json<{
+        error?: { description: string };
+        total?: number;
+        state?: { subjects?: Record<string, number> };
+      }>();
+      if (page.error) {
+        throw new SchedulerError(
+          "TRANSPORT",
+          `cannot list the subjects of ${stream}: ${page.error.description}`,
+        );
+      }
+      const subjects = Object.keys(page.state?.subjects ?? {});
+      for (const s of subjects) fn(s);
+      seen += subjects.length;
+      if (subjects.length === 0 || seen >= (page.total ?? 0)) return seen;
+    }
+  }
+
   async purgeSubject(stream: string, subject: string): Promise<number> {
     try {
       return (await this.#jsm.streams.purge(stream, { filter: subject })).purged;

@@ -210,7 +210,12 @@ export interface Transport {
   streamInfo(stream: string): Promise<StreamState>;
   /** The last message on `subject` in `stream`, or null. */
   lastMessage(stream: string, subject: string): Promise<StoredMsg | null>;
-  /** Remove every message on `subject` from `stream` (a forged result, for one). */
+  /**
+   * Every subject that holds a message in `stream` and matches `filter`,
+   * handed to `fn` a page at a time (the server sends up to 100,000 a page),
+   * so that a stream of millions of subjects is never one object in memory.
+   */
+  forEachSubject(stream: string, filter: string, fn: (subject: string) => void): Promise<number>;
   /** Remove a subject's messages (wildcards allowed); resolves with how many went. */
   purgeSubject(stream: string, subject: string): Promise<number>;
   /** Messages in a stream, in order, optionally filtered (for rebuilds and inspection). */

@@ -82,6 +82,17 @@ Deno.test("resubmit - a rejected id runs when submitted again (also after a rest
     // And after the takeover, as a fresh submission.
     submit("a1", good);
     assert.deepEqual(await nth("a1", 4), a1);
+    // Once the new leader has listed the stored results, a fresh submission is let through
+    // without a look-up only if its id has none: this one has, so it is looked up and answered.
+    const listedBy = Date.now() + 10_000;
+    while (!n.log.some((l) => l.includes("stored results listed"))) {
+      if (Date.now() > listedBy) throw new Error("the new leader never listed the stored results");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    submit("a1", good);
+    assert.deepEqual(await nth("a1", 5), a1);
+    submit("f1", good);
+    assert.equal((await nth("f1", 1)).state, "succeeded", "a new id runs");
     assert.ok(
       n.log.some((l) => l.includes("scheduler: republished") && l.includes("a1")),
       "the republish is in the log",

@@ -132,3 +132,34 @@ Deno.test("nats transport - readStream filters by subject on nats-server 2.9", a
     await t.close();
   }
 });
+
+Deno.test("nats transport - forEachSubject lists every subject of a stream a page at a time", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "S", subjects: ["s.>"], retention: "limits" }]);
+    assert.equal(await t.forEachSubject("S", "s.>", () => assert.fail("empty stream")), 0);
+    // More than one page: the server sends at most 100,000 subjects per page.
+    const n = 120_500;
+    for (let i = 0; i < n; i += 5_000) {
+      await Promise.all(
+        Array.from(
+          { length: Math.min(5_000, n - i) },
+          (_, k) => t.publishDurable(`s.id-${i + k}`, enc.encode("x")),
+        ),
+      );
+    }
+    await t.publishDurable("s.id-7", enc.encode("again")); // one subject, two messages
+    const seen = new Set<string>();
+    const listed = await t.forEachSubject("S", "s.>", (s) => seen.add(s));
+    assert.equal(listed, n);
+    assert.equal(seen.size, n);
+    for (const i of [0, 7, 99_999, 100_000, n - 1]) assert.ok(seen.has(`s.id-${i}`), `s.id-${i}`);
+    await assert.rejects(
+      t.forEachSubject("NOPE", ">", () => {}),
+      /cannot list the subjects of NOPE/,
+    );
+  } finally {
+    await t.close();
+  }
+});
