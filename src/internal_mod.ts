@@ -23,11 +23,14 @@ export { WorkerIndex } from "./sched/worker_index.ts";
 
 export { isTerminal } from "./protocol/task.ts";
 export {
+  decodeBatch,
   decodeSubmission,
   DEFAULT_LIMITS,
   generateTaskId,
+  isBatchBody,
   isTaskId,
   isTaskType,
+  MAX_BATCH,
 } from "./protocol/submission.ts";
 export { lastToken, subjects } from "./protocol/subjects.ts";
 export { DeltaTracker, healthScore } from "./protocol/monitor.ts";
@@ -55,7 +58,12 @@ export type {
   TaskState,
   TerminalState,
 } from "./protocol/task.ts";
-export type { Decoded, SubmissionDraft, SubmissionLimits } from "./protocol/submission.ts";
+export type {
+  Decoded,
+  DecodedBatch,
+  SubmissionDraft,
+  SubmissionLimits,
+} from "./protocol/submission.ts";
 export type { Subjects } from "./protocol/subjects.ts";
 export type { Delta, NodeStatus } from "./protocol/monitor.ts";
 export type {

@@ -28,6 +28,7 @@ import {
 import type { SchedulerCore, StatusView } from "./core.ts";
 import { RETRY_HEADER, retrySignature } from "./submissions.ts";
 import { decoder, encoder, type Kit } from "./types.ts";
+import { PART_SEQ_SCALE } from "./batch.ts";
 
 /** Most entries one `tasks.list` answer carries. */
 export const LIST_MAX = 1_000;
@@ -108,7 +109,7 @@ export function parseList(body: Record<string, unknown>): ListQuery {
       `limit must be an integer 1..${LIST_MAX}: got ${JSON.stringify(limit)}`,
     );
   }
-  if (after !== undefined && (typeof after !== "string" || !/^[0-9]{1,15}$/.test(after))) {
+  if (after !== undefined && (typeof after !== "string" || !/^[0-9]{1,16}$/.test(after))) {
     throw new SchedulerError(
       "INVALID_ARGUMENT",
       `after must be the "next" of an earlier page: got ${JSON.stringify(after)}`,
@@ -118,7 +119,8 @@ export function parseList(body: Record<string, unknown>): ListQuery {
     state: state as string | undefined,
     type: type as string | undefined,
     limit: limit as number,
-    after: after === undefined ? undefined : Number(after),
+    // The cursor is a submission's order scaled to an integer (a batch's tasks have fractions).
+    after: after === undefined ? undefined : Number(after) / PART_SEQ_SCALE,
   };
 }
 
@@ -142,7 +144,7 @@ export function listHeld(
   const page = picked.slice(0, q.limit);
   const tasks = page.map((p) => core.status(p.id) as StatusView);
   const more = picked.length > q.limit;
-  return more ? { tasks, next: String(page[page.length - 1].seq) } : { tasks };
+  return more ? { tasks, next: String(page[page.length - 1].seq * PART_SEQ_SCALE) } : { tasks };
 }
 
 /** The operator's requests of one scheduler. */

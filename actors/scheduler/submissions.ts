@@ -13,9 +13,12 @@ import {
   type ActorContext,
   type AttemptRecord,
   authorize,
+  decodeBatch,
+  type Decoded,
   decodeSubmission,
   type DurableMsg,
   type ErrorInfo,
+  isBatchBody,
   type Principal,
   type PubAck,
   RESULT_SIGNATURE,
@@ -25,6 +28,7 @@ import {
   toErrorInfo,
 } from "../../src/internal_mod.ts";
 import { outcomeOf } from "../audit.ts";
+import { BatchDelivery, streamSeqOf } from "./batch.ts";
 import type { TaskEntry } from "./core.ts";
 import { UserLimits } from "./limits.ts";
 import {
@@ -207,17 +211,54 @@ export function submissions(kit: Kit): Submissions {
 
   /** Decode, authenticate, authorise; then resolve what needs the streams. */
   function check(ctx: ActorContext<SchedulerMsg>, state: State, msg: DurableMsg): void {
-    const core = state.core!;
-    const epoch = state.epoch;
-    const prefixLen = subj.submitAll.length - 1;
-    const type = msg.subject.slice(prefixLen);
-    const decoded = decodeSubmission(
+    const type = msg.subject.slice(subj.submitAll.length - 1);
+    const auth = () => deps.verifier.verifyHeader(msg.header("Authorization"));
+    if (!isBatchBody(msg.data)) {
+      const decoded = decodeSubmission(
+        type,
+        msg.data,
+        msg.header("Nats-Msg-Id"),
+        deps.limits,
+        ctx.clock.now(),
+      );
+      return checkOne(ctx, state, msg, type, decoded, auth);
+    }
+    const batch = decodeBatch(
       type,
       msg.data,
       msg.header("Nats-Msg-Id"),
       deps.limits,
       ctx.clock.now(),
     );
+    // Refused as a whole (not JSON, too large, too many): one rejection, as for one task.
+    if (!batch.ok) return checkOne(ctx, state, msg, type, batch, auth);
+    const core = state.core!;
+    // Held tasks are bounded by maxQueue: a batch that does not fit waits in the stream.
+    if (core.tasks.size > 0 && core.tasks.size + batch.parts.length > kit.config.maxQueue) {
+      msg.nak(250);
+      return;
+    }
+    // One token check for the batch; each task is then checked, held and settled alone.
+    const principal = auth();
+    principal.catch(() => {});
+    const delivery = new BatchDelivery(msg, batch.parts.length);
+    batch.parts.forEach((decoded, i) =>
+      checkOne(ctx, state, delivery.part(i), type, decoded, () => principal)
+    );
+  }
+
+  /** Check one task (a submission, or a task of a batch). */
+  function checkOne(
+    ctx: ActorContext<SchedulerMsg>,
+    state: State,
+    msg: DurableMsg,
+    type: string,
+    decoded: Decoded,
+    auth: () => Promise<Principal>,
+  ): void {
+    const core = state.core!;
+    const epoch = state.epoch;
+    const streamSeq = streamSeqOf(msg);
     const id = decoded.ok ? decoded.draft.id : decoded.id;
     const reject = (error: ErrorInfo, who: string | null) => {
       refused(who, id, error);
@@ -266,7 +307,7 @@ export function submissions(kit: Kit): Submissions {
     if (decoded.ok) state.intake!.begin(id);
     // Finished under an earlier leader? Looked up while the token is checked; not for a first
     // delivery after the takeover whose id certainly has no result (stored_ids.ts).
-    const fresh = msg.deliveries === 1 && msg.seq > state.rebuildUntilSeq;
+    const fresh = msg.deliveries === 1 && streamSeq > state.rebuildUntilSeq;
     const earlier = decoded.ok && (!fresh || retryOf > 0 || kit.storedIds.mayHave(id))
       ? kit.storedResult(id)
       : null;
@@ -289,7 +330,7 @@ export function submissions(kit: Kit): Submissions {
       }
       // A redelivery was charged when first delivered, or was in the stream at a takeover
       // (the last leader may have accepted it, even be running it): not charged again.
-      const redelivered = msg.deliveries > 1 || msg.seq <= state.rebuildUntilSeq;
+      const redelivered = msg.deliveries > 1 || streamSeq <= state.rebuildUntilSeq;
       if (!redelivered) {
         const over = limits.rate(principal.sub, ctx.clock.now());
         if (over) return reject(over, principal.sub);
@@ -327,8 +368,7 @@ export function submissions(kit: Kit): Submissions {
         },
       );
     };
-    const header = msg.header("Authorization");
-    deps.verifier.verifyHeader(header).then(
+    auth().then(
       afterAuth,
       (err) => reject(toErrorInfo(err, "UNAUTHENTICATED"), null),
     );

@@ -153,6 +153,111 @@ export function decodeSubmission(
   }
 }
 
+/** Most tasks one batch submission may carry. */
+export const MAX_BATCH = 1_000;
+
+/** A batch decoded: one outcome per task, in order, or one error for the whole message. */
+export type DecodedBatch =
+  | { ok: true; parts: Decoded[] }
+  | { ok: false; id: TaskId; type: string; error: ErrorInfo };
+
+/**
+ * Is this body a batch (a JSON array)? Looks at the first byte that is not
+ * JSON whitespace, so a batch is known before anything is parsed.
+ */
+export function isBatchBody(body: Uint8Array): boolean {
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+    return c === 0x5b; // [
+  }
+  return false;
+}
+
+/**
+ * Decode a batch: a JSON array of task bodies, each as {@link decodeSubmission}
+ * takes one, all of the subject's type, each with its own `id`. A task whose
+ * fields fail their checks is refused alone, on its id. A batch that cannot
+ * be answered task by task (too large, not JSON, empty, more than
+ * {@link MAX_BATCH} tasks, a task that is not an object, has no valid id or
+ * repeats one) is refused as a whole, on `headerId` (or a generated id) as a
+ * single submission's would be.
+ */
+export function decodeBatch(
+  type: string,
+  body: Uint8Array,
+  headerId: string | undefined,
+  limits: SubmissionLimits,
+  now: number,
+): DecodedBatch {
+  const fallbackId = isTaskId(headerId) ? headerId : generateTaskId();
+  const whole = (code: ErrorInfo["code"], message: string): DecodedBatch => ({
+    ok: false,
+    id: fallbackId,
+    type,
+    error: { code, message },
+  });
+  if (body.byteLength > limits.maxPayloadBytes) {
+    return whole(
+      "PAYLOAD_TOO_LARGE",
+      `body is ${body.byteLength} bytes: the limit is ${limits.maxPayloadBytes}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(body));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return whole("INVALID_ARGUMENT", `body is not valid JSON: ${reason}`);
+  }
+  if (!Array.isArray(parsed)) return whole("INVALID_ARGUMENT", "a batch must be a JSON array");
+  if (parsed.length === 0) return whole("INVALID_ARGUMENT", "a batch must hold at least one task");
+  if (parsed.length > MAX_BATCH) {
+    return whole(
+      "INVALID_ARGUMENT",
+      `a batch may hold at most ${MAX_BATCH} tasks: got ${parsed.length}`,
+    );
+  }
+  if (!isTaskType(type)) {
+    return whole("UNKNOWN_TYPE", `task type ${show(type)} is not a valid type name`);
+  }
+  // Every task must be answerable on its own id: a task that is not an object, or has no
+  // valid id, or repeats one, refuses the batch as a whole (nothing of it runs).
+  const seen = new Set<string>();
+  for (let i = 0; i < parsed.length; i++) {
+    const item: unknown = parsed[i];
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      const kind = Array.isArray(item) ? "an array" : item === null ? "null" : typeof item;
+      return whole("INVALID_ARGUMENT", `task ${i} of the batch must be a JSON object: got ${kind}`);
+    }
+    const id = (item as Record<string, unknown>).id;
+    if (!isTaskId(id)) {
+      return whole(
+        "INVALID_ARGUMENT",
+        id === undefined
+          ? `task ${i} of the batch has no id: every task of a batch needs one`
+          : `task ${i} of the batch: id must be 1 to 128 letters, digits, "_", "-" or ":" (not starting with ":"): got ${
+            show(id)
+          }`,
+      );
+    }
+    if (seen.has(id)) {
+      return whole("INVALID_ARGUMENT", `id ${show(id)} appears twice in the batch (task ${i})`);
+    }
+    seen.add(id);
+  }
+  const parts = (parsed as Record<string, unknown>[]).map((obj): Decoded => {
+    const id = obj.id as TaskId;
+    try {
+      return { ok: true, draft: validate(obj, id, type, "body", limits, now) };
+    } catch (err) {
+      if (err instanceof Invalid) return { ok: false, id, type, error: err.error };
+      throw err;
+    }
+  });
+  return { ok: true, parts };
+}
+
 const decoder = new TextDecoder();
 
 function reject(id: TaskId, type: string, code: ErrorInfo["code"], message: string): Decoded {

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type ErrorCode, ErrorCodes } from "../../src/errors.ts";
 import {
+  decodeBatch,
   type Decoded,
   decodeSubmission,
   DEFAULT_LIMITS,
+  isBatchBody,
+  MAX_BATCH,
   type SubmissionDraft,
   type SubmissionLimits,
 } from "../../src/protocol/submission.ts";
@@ -763,4 +766,53 @@ Deno.test("subjects - a prefix that is not one token throws naming it", () => {
 Deno.test("subjects - lastToken takes the type out of a submit subject", () => {
   assert.equal(lastToken(subjects("p").submit("rotate-logs")), "rotate-logs");
   assert.equal(lastToken("plain"), "plain");
+});
+
+Deno.test("submission - a batch is decoded task by task; what cannot be answered per task refuses it whole; nothing throws", () => {
+  const good = decodeBatch(
+    "echo",
+    bytes([{ id: "a", payload: 1 }, { id: "b", payload: 2, priority: 12 }]),
+    undefined,
+    DEFAULT_LIMITS,
+    NOW,
+  );
+  assert.ok(good.ok);
+  assert.equal(good.parts.length, 2);
+  assert.ok(
+    good.parts[0].ok && good.parts[0].draft.id === "a" && good.parts[0].draft.payload === 1,
+  );
+  assert.ok(!good.parts[1].ok && good.parts[1].id === "b");
+  assert.match(!good.parts[1].ok ? good.parts[1].error.message : "", /priority .* got 12/);
+  const whole = (body: unknown) => {
+    const d = decodeBatch("echo", bytes(body), "hdr", DEFAULT_LIMITS, NOW);
+    assert.ok(!d.ok, JSON.stringify(body));
+    assert.equal(d.id, "hdr");
+    return d.error.message;
+  };
+  assert.match(whole([]), /at least one task/);
+  assert.match(
+    whole([{ id: "a", payload: 1 }, 7]),
+    /task 1 of the batch must be a JSON object: got number/,
+  );
+  assert.match(whole([{ payload: 1 }]), /task 0 of the batch has no id/);
+  assert.match(whole([{ id: "a b", payload: 1 }]), /task 0 of the batch: id must be/);
+  assert.match(whole([{ id: "a", payload: 1 }, { id: "a", payload: 1 }]), /appears twice/);
+  const many = Array.from({ length: MAX_BATCH + 1 }, (_, i) => ({ id: `t${i}`, payload: 0 }));
+  assert.match(whole(many), new RegExp(`at most ${MAX_BATCH} tasks: got ${MAX_BATCH + 1}`));
+  assert.equal(isBatchBody(enc.encode(" \n\t[1]")), true);
+  assert.equal(isBatchBody(enc.encode('{"a":[1]}')), false);
+  assert.equal(isBatchBody(new Uint8Array()), false);
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.jsonValue().map((v) => bytes([v, v]))),
+      (b) => {
+        const d = decodeBatch("echo", b, undefined, DEFAULT_LIMITS, NOW);
+        if (d.ok) {
+          for (const p of d.parts) {
+            assert.ok(p.ok ? ID_RULE.test(p.draft.id) : ID_RULE.test(p.id));
+          }
+        } else assert.ok(ID_RULE.test(d.id) && d.error.message.length > 0);
+      },
+    ),
+  );
 });
