@@ -4,8 +4,8 @@
  *
  * - This system: an all-in-one node (`actors/main.ts`, default settings)
  *   against its own nats-server (file storage); this process publishes echo
- *   tasks with plain NATS publishes, one message per task, and counts
- *   results on `tasks.result.>`.
+ *   tasks with plain NATS publishes, one message per task (and again 1,000
+ *   tasks per message, a batch), and counts results on `tasks.result.>`.
  * - BullMQ 5 (npm `bullmq`) against its own redis-server (Debian's, default
  *   settings but for the port and folder); a Worker with concurrency 100 in
  *   its own process (`bullmq_worker.ts`) runs no-op jobs; this process adds
@@ -17,10 +17,12 @@
  * of `--rates` for `--seconds`, latency from each task's intended send time:
  * for this system to its result reaching this process, for BullMQ to its
  * completion in the worker (which flatters BullMQ a little). Prints tasks/s,
- * p50/p99/p99.9/max and the ratios. Never fails on time.
+ * p50/p99/p99.9/max and the ratios. `--ours` rates run on this system alone
+ * (with the handler's start too). Never fails on time.
  *
  * ```
- * deno task bench:peers [--tasks 50000] [--warmup 20000] [--rates 1000,2000,5000,8000] [--seconds 5]
+ * deno task bench:peers [--tasks 50000] [--warmup 20000] [--rates 1000,2000,5000,8000]
+ *                       [--ours 10000] [--seconds 5]
  * ```
  *
  * @module
@@ -37,12 +39,26 @@ interface Options {
   tasks: number;
   warmup: number;
   rates: number[];
+  /** Rates run by this system alone (BullMQ saturates below them here). */
+  ours?: number[];
   seconds: number;
+}
+
+interface Latency {
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  done: number;
+  /** This system only: from intended send to the handler's start. */
+  start?: { p50: number; p99: number; p999: number };
 }
 
 interface Figures {
   throughput: number;
-  open: Map<number, { p50: number; p99: number; p999: number; max: number; done: number }>;
+  /** This system only: the same tasks, 1,000 to a message (a JSON array). */
+  batched?: number;
+  open: Map<number, Latency>;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -86,22 +102,48 @@ async function ours(o: Options): Promise<Figures> {
       await client.t.flush();
       return n / (((await all.promise) - start) / 1000);
     };
+    /** The same, 1,000 tasks to a message, as BullMQ's addBulk takes them. */
+    const batches = async (tag: string, n: number): Promise<number> => {
+      let done = 0;
+      const all = Promise.withResolvers<number>();
+      client.onResult((r) => {
+        if (r.id.startsWith(tag) && ++done === n) all.resolve(now());
+      });
+      const headers = { Authorization: `Bearer ${client.token}` };
+      const start = now();
+      for (let i = 0; i < n; i += 1_000) {
+        const tasks = Array.from(
+          { length: Math.min(1_000, n - i) },
+          (_, k) => ({ id: `${tag}${i + k}`, payload: { i: i + k } }),
+        );
+        client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
+          headers,
+        });
+        await client.t.flush();
+      }
+      return n / (((await all.promise) - start) / 1000);
+    };
     await burst("warm-", o.warmup);
     const throughput = await burst("tp-", o.tasks);
-    const open = new Map<number, Figures["open"] extends Map<number, infer V> ? V : never>();
-    for (const rate of o.rates) {
+    await batches("warmb-", o.warmup);
+    const batched = await batches("bt-", o.tasks);
+    const open = new Map<number, Latency>();
+    for (const rate of [...o.rates, ...(o.ours ?? [])]) {
       const total = rate * o.seconds;
       const tag = `r${rate}-`;
       const intended = new Float64Array(total);
       const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000 });
+      const hs = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000 });
       let done = 0;
       const all = Promise.withResolvers<void>();
       client.onResult((r) => {
         if (!r.id.startsWith(tag)) return;
         const at = now();
-        h.recordValue(
-          Math.max(1, Math.round((at - intended[Number(r.id.slice(tag.length))]) * 1000)),
-        );
+        const t = intended[Number(r.id.slice(tag.length))];
+        h.recordValue(Math.max(1, Math.round((at - t) * 1000)));
+        if (r.startedAt) {
+          hs.recordValue(Math.max(1, Math.round((Date.parse(r.startedAt) - t) * 1000)));
+        }
         if (++done === total) all.resolve();
       });
       const start = now() + 20;
@@ -122,9 +164,14 @@ async function ours(o: Options): Promise<Figures> {
         p999: h.getValueAtPercentile(99.9) / 1000,
         max: h.maxValue / 1000,
         done,
+        start: {
+          p50: hs.getValueAtPercentile(50) / 1000,
+          p99: hs.getValueAtPercentile(99) / 1000,
+          p999: hs.getValueAtPercentile(99.9) / 1000,
+        },
       });
     }
-    return { throughput, open };
+    return { throughput, batched, open };
   } finally {
     node.kill("SIGTERM");
     await node.exited;
@@ -172,7 +219,7 @@ async function bullmq(o: Options): Promise<Figures> {
     };
     await bulk("warm", o.warmup);
     const throughput = await bulk("tp", o.tasks);
-    const open = new Map<number, Figures["open"] extends Map<number, infer V> ? V : never>();
+    const open = new Map<number, Latency>();
     for (const rate of o.rates) {
       const total = rate * o.seconds;
       const name = `r${rate}`;
@@ -227,6 +274,7 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
     tasks: 50_000,
     warmup: 20_000,
     rates: [1_000, 2_000, 5_000, 8_000],
+    ours: [10_000],
     seconds: 5,
     ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
   };
@@ -242,26 +290,37 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "-");
   console.log("\nthroughput (tasks/s)");
   console.log(
-    `  this system ${Math.round(a.throughput)}  BullMQ ${Math.round(b.throughput)}  ` +
-      `ratio ${(a.throughput / b.throughput).toFixed(2)}x`,
+    `  one task a message: this system ${Math.round(a.throughput)}  BullMQ (addBulk) ${
+      Math.round(b.throughput)
+    }  ratio ${(a.throughput / b.throughput).toFixed(2)}x`,
   );
   console.log(
-    "\nopen loop, ms from intended send (this system: to result at the client; BullMQ: to completion in the worker)",
+    `  1,000 tasks a message: this system ${Math.round(a.batched!)}  BullMQ (addBulk) ${
+      Math.round(b.throughput)
+    }  ratio ${(a.batched! / b.throughput).toFixed(2)}x`,
   );
   console.log(
-    "  rate/s | this system p50  p99 p99.9   max | BullMQ p50  p99 p99.9   max | p99 ratio",
+    "\nopen loop, ms from intended send (this system: to the handler's start and to the result at the client;",
   );
-  for (const rate of o.rates) {
+  console.log("BullMQ: to completion in the worker)");
+  console.log(
+    "  rate/s | ours start p99 p99.9 | ours result p50   p99 p99.9   max | BullMQ p50   p99 p99.9   max | p99 BullMQ/ours",
+  );
+  const row = (x: Latency, width: number) =>
+    `${f(x.p50).padStart(width)} ${f(x.p99).padStart(5)} ${f(x.p999).padStart(5)} ${
+      f(x.max).padStart(5)
+    }`;
+  for (const rate of [...o.rates, ...(o.ours ?? [])]) {
     const x = a.open.get(rate)!;
-    const y = b.open.get(rate)!;
+    const y = b.open.get(rate);
     console.log(
-      `  ${String(rate).padStart(6)} | ${f(x.p50).padStart(15)} ${f(x.p99).padStart(4)} ${
-        f(x.p999).padStart(5)
-      } ${f(x.max).padStart(5)} | ${f(y.p50).padStart(10)} ${f(y.p99).padStart(4)} ${
-        f(y.p999).padStart(5)
-      } ${f(y.max).padStart(5)} | ${(y.p99 / x.p99).toFixed(2)}x` +
-        (x.done < rate * o.seconds ? `  (ours: ${x.done} results in time)` : "") +
-        (y.done < rate * o.seconds ? `  (BullMQ: ${y.done} in time)` : ""),
+      `  ${String(rate).padStart(6)} | ${f(x.start!.p99).padStart(14)} ${
+        f(x.start!.p999).padStart(5)
+      } | ${row(x, 15)} | ${y ? row(y, 10) : "             (not run)"} | ${
+        y ? (y.p99 / x.p99).toFixed(2) + "x" : "-"
+      }` +
+        (x.done < rate * o.seconds ? `  (ours: ${x.done} of ${rate * o.seconds} in time)` : "") +
+        (y && y.done < rate * o.seconds ? `  (BullMQ: ${y.done} in time)` : ""),
     );
   }
 }
@@ -272,6 +331,7 @@ if (import.meta.main) {
       tasks: { type: "string" },
       warmup: { type: "string" },
       rates: { type: "string" },
+      ours: { type: "string" },
       seconds: { type: "string" },
     },
   });
@@ -279,6 +339,9 @@ if (import.meta.main) {
     tasks: values.tasks ? Number(values.tasks) : undefined,
     warmup: values.warmup ? Number(values.warmup) : undefined,
     rates: values.rates ? values.rates.split(",").map(Number) : undefined,
+    ours: values.ours !== undefined
+      ? values.ours.split(",").filter(Boolean).map(Number)
+      : undefined,
     seconds: values.seconds ? Number(values.seconds) : undefined,
   });
 }
