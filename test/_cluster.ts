@@ -35,6 +35,8 @@ export function startNodeProcess(args: string[], env: Record<string, string>): N
       "-A",
       "--unstable-worker-options",
       ...(Deno.env.get("NODE_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("NODE_V8_FLAGS")}`] : []),
+      // Extra flags for deno itself (bench/profile.ts passes --inspect), not for the node.
+      ...(env.NODE_DENO_FLAGS ? env.NODE_DENO_FLAGS.split(" ") : []),
       MAIN,
       ...args,
     ],

@@ -211,6 +211,7 @@ export function leadership(kit: Kit): Leadership {
       ...state,
       leading: false,
       paused: false,
+      parked: [],
       core: null,
       intake: null,
       consumer: null,

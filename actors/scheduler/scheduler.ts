@@ -62,7 +62,7 @@ export type { SchedulerDeps, SchedulerMsg } from "./types.ts";
 export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, State> {
   const kit = makeKit(deps);
   const { transport, subj, config, current, emit, sendToNode, publishScheduler } = kit;
-  const { check, admit, rejectNow, publishResult, publishRejection } = submissions(kit);
+  const { check, unpark, admit, rejectNow, publishResult, publishRejection } = submissions(kit);
   const { becomeLeader, stepDown, pause, resume, fenceIfLost } = leadership(kit);
   const { replyJson, authRequest, authOnly, replyError, replyCancel, replyDone } = requests(kit);
   const ops = operator(kit);
@@ -134,6 +134,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         putBack: 0,
         disruptedAt: -Infinity,
         paused: false,
+        parked: [],
       };
       return (async () => {
         const kv = await transport.kv(subj.leaseBucket, {
@@ -194,6 +195,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             // A takeover redelivers what was in the stream: order is not guaranteed then.
             disruptedAt: msg.lastSeq > 0 ? ctx.clock.now() : state.disruptedAt,
             nodes: new Map(),
+            parked: [],
           };
           const core = new SchedulerCore({
             clock: ctx.clock,
@@ -291,6 +293,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           const full = capacity.stored(ctx, state, msg.ok, msg.error); // reported once if so
           if (msg.ok) {
             state.core.resultStored(msg.id);
+            if (state.parked.length) unpark(ctx, state);
             return state;
           }
           if (!full) {
@@ -417,6 +420,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         case "tick": {
           if (!state.core) return state;
           capacity.tick(ctx, state);
+          unpark(ctx, state, true);
           const now = ctx.clock.now();
           for (const [node, info] of state.nodes) {
             if (state.paused || now - info.lastSeen <= config.nodeLostMs) continue;

@@ -47,6 +47,8 @@ type Ctx = ActorContext<SchedulerMsg>;
 export interface Submissions {
   /** Decode, authenticate and authorise a submission; what follows arrives as messages. */
   check(ctx: Ctx, state: State, msg: DurableMsg): void;
+  /** Check parked batches that fit now (`tick`: and keep the others from redelivery). */
+  unpark(ctx: Ctx, state: State, tick?: boolean): void;
   /** Put a checked submission into the task table once its dependencies are known. */
   admit(ctx: Ctx, state: State, m: Checked): void;
   /** Publish a rejection and settle the submission. */
@@ -232,10 +234,12 @@ export function submissions(kit: Kit): Submissions {
     );
     // Refused as a whole (not JSON, too large, too many): one rejection, as for one task.
     if (!batch.ok) return checkOne(ctx, state, msg, type, batch, auth);
-    const core = state.core!;
-    // Held tasks are bounded by maxQueue: a batch that does not fit waits in the stream.
-    if (core.tasks.size > 0 && core.tasks.size + batch.parts.length > kit.config.maxQueue) {
-      msg.nak(250);
+    // Held tasks are bounded by maxQueue: a batch that does not fit waits, unacked, until
+    // tasks end (a nak would bring it back as a redelivery, looked up task by task).
+    if (!fits(state, batch.parts.length)) {
+      const again = state.parked.findIndex((p) => streamSeqOf(p.msg) === msg.seq);
+      if (again >= 0) state.parked[again].msg = msg; // redelivered while parked: settle the newest
+      else state.parked.push({ msg, tasks: batch.parts.length });
       return;
     }
     // One token check for the batch; each task is then checked, held and settled alone.
@@ -245,6 +249,24 @@ export function submissions(kit: Kit): Submissions {
     batch.parts.forEach((decoded, i) =>
       checkOne(ctx, state, delivery.part(i), type, decoded, () => principal)
     );
+  }
+
+  /** Is there room under maxQueue for `tasks` more (always, when nothing is held)? */
+  function fits(state: State, tasks: number): boolean {
+    const held = state.core!.tasks.size;
+    return held === 0 || held + tasks <= kit.config.maxQueue;
+  }
+
+  /**
+   * Check the parked batches that now fit, oldest first; with `tick`, tell the
+   * stream the others are still being worked on (no redelivery meanwhile).
+   */
+  function unpark(ctx: Ctx, state: State, tick = false): void {
+    while (state.parked.length && state.core && !state.paused) {
+      if (!fits(state, state.parked[0].tasks)) break;
+      check(ctx, state, state.parked.shift()!.msg);
+    }
+    if (tick) { for (const p of state.parked) p.msg.working(); }
   }
 
   /** Check one task (a submission, or a task of a batch). */
@@ -492,7 +514,7 @@ export function submissions(kit: Kit): Submissions {
     if (counted) { for (const next of state.intake!.end(id)) admit(ctx, state, next); }
   }
 
-  return { check, admit, rejectNow, publishResult, publishRejection };
+  return { check, unpark, admit, rejectNow, publishResult, publishRejection };
 }
 
 /**

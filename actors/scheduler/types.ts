@@ -183,6 +183,11 @@ export interface State {
   lastStatsAt: number;
   /** Leading, but the lease was not renewed in time: nothing is dispatched, no node is lost. */
   paused: boolean;
+  /**
+   * Batch messages that did not fit under maxQueue: held here, unacked, in
+   * arrival order, and checked when tasks end (submissions.ts).
+   */
+  parked: { msg: DurableMsg; tasks: number }[];
 }
 
 export const encoder: TextEncoder = new TextEncoder();

@@ -174,3 +174,36 @@ Deno.test("batch - a node killed (SIGKILL) while batches run loses no task and r
     await client[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("batch - batches beyond maxQueue wait unacked in the leader and all run once, in order of arrival", async () => {
+  await using server = await TestServer.start();
+  const client = await Client.connect(server.url);
+  const t = await connectNats({ servers: server.url, name: "batch-park" });
+  const auth = { Authorization: `Bearer ${client.token}` };
+  const n = await node(server.url, ["--node-id", "p1"], { TASK_SCHEDULER_MAX_QUEUE: "300" });
+  try {
+    await client.waitForNode();
+    const ids: string[] = [];
+    for (let b = 0; b < 6; b++) {
+      const tasks = Array.from({ length: 250 }, (_, i) => ({ id: `p-${b}-${i}`, payload: b }));
+      ids.push(...tasks.map((x) => x.id));
+      const ack = await t.publishDurable("tasks.submit.echo", enc.encode(JSON.stringify(tasks)), {
+        headers: auth,
+      });
+      assert.equal(ack.ok, true);
+    }
+    await until(() => ids.every((id) => client.results.has(id)), "every result", 60_000);
+    const counts = new Map<string, number>();
+    for (const x of client.received) counts.set(x.id, (counts.get(x.id) ?? 0) + 1);
+    assert.deepEqual(ids.filter((id) => counts.get(id) !== 1), [], "exactly one result each");
+    // Parked, not put back: no batch was delivered twice.
+    const batchesSeen = client.received.filter((r) => r.id.startsWith("p-"));
+    const firstOf = (b: number) => batchesSeen.findIndex((r) => r.id.startsWith(`p-${b}-`));
+    for (let b = 1; b < 6; b++) assert.ok(firstOf(b - 1) < firstOf(b), `batch ${b} ran in order`);
+    assert.ok(!n.log.some((l) => l.includes("redelivered")), "no redelivery");
+  } finally {
+    await kill(n, "SIGTERM");
+    await t.close();
+    await client[Symbol.asyncDispose]();
+  }
+});

@@ -1,0 +1,217 @@
+/**
+ * Where a node's CPU goes per task: an all-in-one node (`actors/main.ts`,
+ * default settings) against its own nats-server, profiled through the V8
+ * inspector (Deno has no `--cpu-prof`): the sampling profiler runs while
+ * this process sends `--tasks` echo tasks (one a message, or `--batch` to a
+ * message) and waits for their results. Prints the node's CPU µs per task,
+ * split by what the time was spent on (the files and functions the samples
+ * fall in), nats-server's own CPU per task (from /proc), and writes the
+ * whole profile as a `.cpuprofile` (Chrome DevTools opens it).
+ *
+ * ```
+ * deno run -A bench/profile.ts [--tasks 50000] [--batch 0] [--out /tmp/node.cpuprofile] [--top 25]
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Client, startNodeProcess } from "../test/_cluster.ts";
+import { TestServer } from "../test/_nats_server.ts";
+import { freePort } from "../src/transport/nats_server.ts";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** A minimal Chrome DevTools Protocol session over the inspector's WebSocket. */
+class Inspector {
+  #ws: WebSocket;
+  #next = 0;
+  #waiting = new Map<number, (r: Record<string, unknown>) => void>();
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data as string);
+      if (m.id !== undefined) this.#waiting.get(m.id)?.(m.result ?? m.error);
+    };
+  }
+
+  static async open(port: number): Promise<Inspector> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+        const ws = new WebSocket(list[0].webSocketDebuggerUrl);
+        await new Promise((resolve, reject) => {
+          ws.onopen = resolve;
+          ws.onerror = reject;
+        });
+        return new Inspector(ws);
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  send(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const id = ++this.#next;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      this.#ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  close(): void {
+    this.#ws.close();
+  }
+}
+
+/** What a sample is spent on: the project's file, a library, or the runtime. */
+function categoryOf(frame: ProfileNode["callFrame"]): string {
+  const { url, functionName } = frame;
+  if (!url) {
+    if (functionName === "(garbage collector)") return "GC";
+    if (functionName === "(idle)" || functionName === "(program)") return functionName;
+    return `runtime ${functionName || "(anonymous)"}`;
+  }
+  const npm = url.match(
+    /node_modules\/(?:\.deno\/)?([^/]+?)@[^/]*\/node_modules\/((?:@[^/]+\/)?[^/]+)/,
+  );
+  if (npm) return `npm:${npm[2]}`;
+  const own = url.match(/\/(actors|src)\/(.+)$/);
+  if (own) return `${own[1]}/${own[2]}`;
+  if (url.startsWith("ext:") || url.startsWith("node:")) {
+    return url.split("/").slice(0, 2).join("/");
+  }
+  return url;
+}
+
+/** CPU time (user + system) of a process so far, in µs, from /proc. */
+async function cpuMicros(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+  return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
+}
+
+/** Run, profile, print. */
+export async function run(o: { tasks: number; batch: number; out: string; top: number }) {
+  await using server = await TestServer.start();
+  const port = freePort();
+  const node = startNodeProcess(["--node-id", "profile"], {
+    TASK_SCHEDULER_MESSAGE_BROKER: server.url,
+    TASK_SCHEDULER_LOG_LEVEL: "warn",
+    NODE_DENO_FLAGS: `--inspect=127.0.0.1:${port}`,
+  });
+  try {
+    await using client = await Client.connect(server.url);
+    await client.waitForNode();
+    const send = async (tag: string, n: number) => {
+      let done = 0;
+      const all = Promise.withResolvers<void>();
+      client.onResult((r) => {
+        if (r.id.startsWith(tag) && ++done === n) all.resolve();
+      });
+      const headers = { Authorization: `Bearer ${client.token}` };
+      const per = Math.max(1, o.batch);
+      for (let i = 0; i < n; i += per) {
+        if (o.batch > 0) {
+          const tasks = Array.from(
+            { length: Math.min(per, n - i) },
+            (_, k) => ({ id: `${tag}${i + k}`, payload: { i: i + k } }),
+          );
+          client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
+            headers,
+          });
+        } else client.submit("echo", { id: `${tag}${i}`, payload: { i } });
+        if (i % 500 < per) await client.t.flush();
+      }
+      await client.t.flush();
+      await all.promise;
+    };
+    await send("warm-", Math.min(20_000, o.tasks));
+    const inspector = await Inspector.open(port);
+    await inspector.send("Profiler.enable");
+    await inspector.send("Profiler.setSamplingInterval", { interval: 200 });
+    const natsBefore = await cpuMicros(server.pid);
+    const nodeBefore = await cpuMicros(node.child.pid);
+    const t0 = performance.now();
+    await inspector.send("Profiler.start");
+    await send("p-", o.tasks);
+    const { profile } = await inspector.send("Profiler.stop") as unknown as { profile: Profile };
+    const wall = performance.now() - t0;
+    const nodeCpu = await cpuMicros(node.child.pid) - nodeBefore;
+    const natsCpu = await cpuMicros(server.pid) - natsBefore;
+    inspector.close();
+    await Deno.writeTextFile(o.out, JSON.stringify(profile));
+
+    // Self time per sample's leaf, by category and by function.
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const cats = new Map<string, number>();
+    const fns = new Map<string, number>();
+    let total = 0;
+    for (let i = 0; i < profile.samples.length; i++) {
+      const dt = profile.timeDeltas[i] ?? 0;
+      const frame = byId.get(profile.samples[i])!.callFrame;
+      const cat = categoryOf(frame);
+      if (cat === "(idle)") continue;
+      total += dt;
+      cats.set(cat, (cats.get(cat) ?? 0) + dt);
+      const fn = `${frame.functionName || "(anonymous)"} ${cat}:${frame.lineNumber + 1}`;
+      fns.set(fn, (fns.get(fn) ?? 0) + dt);
+    }
+    const per = (us: number) => (us / o.tasks).toFixed(2).padStart(8);
+    console.log(
+      `profile: ${o.tasks} echo tasks, ${
+        o.batch > 0 ? `${o.batch} a message` : "one a message"
+      }, in ${(wall / 1000).toFixed(2)} s = ${Math.round(o.tasks / (wall / 1000))} tasks/s`,
+    );
+    console.log(
+      `CPU µs per task: node process ${per(nodeCpu)} (all threads), its JS thread ${
+        per(total)
+      } (sampled), nats-server ${per(natsCpu)}`,
+    );
+    console.log("\nJS thread µs per task, by file or library");
+    for (const [cat, us] of [...cats].sort((a, b) => b[1] - a[1]).slice(0, o.top)) {
+      console.log(`  ${per(us)}  ${cat}`);
+    }
+    console.log("\nJS thread µs per task, by function");
+    for (const [fn, us] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, o.top)) {
+      console.log(`  ${per(us)}  ${fn}`);
+    }
+    console.log(`\nprofile written to ${o.out}`);
+  } finally {
+    node.kill("SIGTERM");
+    await node.exited;
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      tasks: { type: "string", default: "50000" },
+      batch: { type: "string", default: "0" },
+      out: { type: "string", default: "/tmp/node.cpuprofile" },
+      top: { type: "string", default: "25" },
+    },
+  });
+  await run({
+    tasks: Number(values.tasks),
+    batch: Number(values.batch),
+    out: values.out!,
+    top: Number(values.top),
+  });
+}
