@@ -108,7 +108,9 @@ async function cpuMicros(pid: number): Promise<number> {
 }
 
 /** Run, profile, print. */
-export async function run(o: { tasks: number; batch: number; out: string; top: number }) {
+export async function run(
+  o: { tasks: number; batch: number; out: string; top: number },
+): Promise<void> {
   await using server = await TestServer.start();
   const port = freePort();
   const node = startNodeProcess(["--node-id", "profile"], {
