@@ -227,3 +227,68 @@ Deno.test("scheduler core - property: with submissions between runs, each dispat
     { numRuns: 200 },
   );
 });
+
+Deno.test("scheduler core - property: with refusals (requeued with their old seq), cancels and late old seqs, each dispatch takes the first queued task in runsBefore order", () => {
+  type Op =
+    | { kind: "submit"; spec: OrderSpec; old: boolean }
+    | { kind: "finish" }
+    | { kind: "refuse" }
+    | { kind: "cancel"; pick: number };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant("submit" as const),
+        spec: orderArb,
+        // A submission older than every other (a redelivery after a takeover, say).
+        old: fc.boolean(),
+      }),
+    },
+    { weight: 2, arbitrary: fc.constant<Op>({ kind: "finish" }) },
+    { weight: 2, arbitrary: fc.constant<Op>({ kind: "refuse" }) },
+    { weight: 1, arbitrary: fc.nat().map((pick): Op => ({ kind: "cancel", pick })) },
+  );
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 80 }), (ops) => {
+      const w = new World();
+      w.node("n1", ["n1/0", 1, [...CAPS]]);
+      const queued: Queued[] = [];
+      let running: { sent: Sent; task: Queued } | undefined;
+      let newSeq = 1_000_000;
+      let oldSeq = 1_000_000;
+      const dispatch = () => {
+        const round = w.pump();
+        if (running || queued.length === 0) {
+          assert.equal(round.length, 0);
+          return;
+        }
+        assert.equal(round.length, 1);
+        queued.sort(byRunsBefore);
+        const task = queued.shift()!;
+        assert.equal(round[0].id, task.id);
+        running = { sent: round[0], task };
+      };
+      for (const op of [...ops, ...Array(80).fill({ kind: "finish" })]) {
+        if (op.kind === "submit") {
+          queued.push(submitOrdered(w, op.spec, op.old ? --oldSeq : ++newSeq));
+        } else if (op.kind === "finish") {
+          if (running) w.done(running.sent, "succeeded");
+          running = undefined;
+        } else if (op.kind === "refuse") {
+          if (running) {
+            w.refuse(running.sent);
+            queued.push(running.task);
+          }
+          running = undefined;
+        } else if (queued.length > 0) {
+          const [t] = queued.splice(op.pick % queued.length, 1);
+          assert.equal(w.core.cancel(t.id, "test").ok, true);
+        }
+        assert.equal(w.core.stats.queued, queued.length);
+        dispatch();
+      }
+      assert.equal(queued.length, 0);
+    }),
+    { numRuns: 200 },
+  );
+});
