@@ -35,7 +35,7 @@ interface Profile {
 }
 
 /** A minimal Chrome DevTools Protocol session over the inspector's WebSocket. */
-class Inspector {
+export class Inspector {
   #ws: WebSocket;
   #next = 0;
   #waiting = new Map<number, (r: Record<string, unknown>) => void>();
@@ -80,7 +80,7 @@ class Inspector {
 }
 
 /** What a sample is spent on: the project's file, a library, or the runtime. */
-function categoryOf(frame: ProfileNode["callFrame"]): string {
+export function categoryOf(frame: ProfileNode["callFrame"]): string {
   const { url, functionName } = frame;
   if (!url) {
     if (functionName === "(garbage collector)") return "GC";

@@ -87,3 +87,48 @@ Deno.test("actor - scheduled messages arrive on the clock and stop with the acto
   assert.equal(h.clock.pending, 0);
   assert.equal(ref.send({ type: "ignore" }), false);
 });
+
+Deno.test("actor - two actors that keep each other busy do not starve I/O and timers", async () => {
+  type Ping = { type: "ping"; n: number } | { type: "peer"; ref: ActorRef<Ping> } | {
+    type: "stop";
+  };
+  let exchanged = 0;
+  let stopped = false;
+  const pinger: Behavior<Ping, ActorRef<Ping> | null> = {
+    init: () => null,
+    receive(peer, msg) {
+      if (msg.type === "peer") return msg.ref;
+      if (msg.type === "stop") {
+        stopped = true;
+        return peer;
+      }
+      exchanged++;
+      // One message a run: each run empties the mailbox, so no actor ever reaches its batch limit.
+      if (!stopped) peer?.send({ type: "ping", n: msg.n + 1 });
+      return peer;
+    },
+  };
+  const h = new Harness();
+  const root = await h.start({
+    kind: "supervisor",
+    id: "root",
+    children: [
+      { kind: "actor", id: "a", behavior: pinger },
+      { kind: "actor", id: "b", behavior: pinger },
+    ],
+  });
+  const a = root.ref<Ping>("a");
+  const b = root.ref<Ping>("b");
+  a.send({ type: "peer", ref: b });
+  b.send({ type: "peer", ref: a });
+  a.send({ type: "ping", n: 0 });
+  // A real timer (the event loop's, not the harness clock) must fire while they play.
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 10));
+  const waited = performance.now() - t0;
+  a.send({ type: "stop" });
+  b.send({ type: "stop" });
+  assert.ok(exchanged > 100, `they did play: ${exchanged} messages`);
+  assert.ok(waited < 500, `a 10 ms timer fired after ${waited.toFixed(0)} ms`);
+  await h.system.stop();
+});
