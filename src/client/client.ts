@@ -11,6 +11,7 @@ import { PublishRefusedError, RequestRefusedError, SchedulerClientError } from "
 import { type MonitorFollower, startNodeStatus, startWatch } from "./monitor.ts";
 import { type Baseline, Handle, type HandleHost, pooled } from "./task.ts";
 import type {
+  BatchItem,
   CancelReply,
   DeadLetter,
   DeadListQuery,
@@ -79,6 +80,8 @@ export type SubmitManyResult =
   | { ok: false; id: string | undefined; error: SchedulerClientError };
 
 const TASK_ID = /^[A-Za-z0-9_-][A-Za-z0-9_:-]{0,127}$/;
+/** Most tasks one batch may carry (the scheduler's limit). */
+const MAX_BATCH = 1_000;
 const TASK_TYPE = /^[A-Za-z0-9_-]{1,64}$/;
 const SCHEDULE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const NOT_LEADING = /not leading|no longer leading/i;
@@ -337,6 +340,76 @@ export class SchedulerClient implements AsyncDisposable {
         return { ok: false, id: item.id, error };
       }
     });
+  }
+
+  /**
+   * Submit up to 1,000 tasks of one type in one message (a batch,
+   * `docs/PROTOCOL.md` 3.1.1): one stored message and one acked publish for
+   * all of them, each still its own task with its own handle, result and
+   * rejection. Every item needs an `id`, unique in the batch. Checked here
+   * first (ids, payloads, the body limit): a bad item throws before anything
+   * is published. The handles' `stored` is the batch message's.
+   *
+   * A batch task's handle believes a rejection only live (on
+   * `tasks.result.<id>`), not one read later from `RESULTS`, which may be an
+   * earlier submission's of the same id (no per-task look-up is made first).
+   */
+  async submitBatch(type: string, items: readonly BatchItem[]): Promise<TaskHandle[]> {
+    this.#checkOpen();
+    if (items.length === 0 || items.length > MAX_BATCH) {
+      throw new SchedulerClientError(
+        "INVALID_ARGUMENT",
+        `a batch holds 1 to ${MAX_BATCH} tasks: got ${items.length}`,
+      );
+    }
+    const seen = new Set<string>();
+    const parts = items.map((item, i) => {
+      const { payload, ...opts } = item;
+      if (typeof opts.id !== "string") {
+        throw new SchedulerClientError(
+          "INVALID_ARGUMENT",
+          `task ${i} of the batch has no id: every task of a batch needs one`,
+        );
+      }
+      if (seen.has(opts.id)) {
+        throw new SchedulerClientError(
+          "INVALID_ARGUMENT",
+          `id ${JSON.stringify(opts.id)} appears twice in the batch (task ${i})`,
+        );
+      }
+      seen.add(opts.id);
+      return this.#body(type, payload, opts);
+    });
+    // One JSON array of the bodies, byte for byte.
+    let size = 1 + parts.length;
+    for (const p of parts) size += p.body.byteLength;
+    const body = new Uint8Array(size);
+    body[0] = 0x5b; // [
+    let at = 1;
+    for (const [i, p] of parts.entries()) {
+      if (i > 0) body[at++] = 0x2c; // ,
+      body.set(p.body, at);
+      at += p.body.byteLength;
+    }
+    body[at] = 0x5d; // ]
+    const limit = Math.min(this.#maxPayloadBytes, this.#nc.info?.max_payload ?? Infinity);
+    if (body.byteLength > limit) {
+      throw new SchedulerClientError(
+        "PAYLOAD_TOO_LARGE",
+        `the batch is ${body.byteLength} bytes: the limit is ${limit} (send fewer tasks a batch)`,
+      );
+    }
+    const handles = parts.map((p) => new Handle(this.#host, p.id, type, "unknown"));
+    // Listen before publishing: no result can come before its subscription.
+    handles.forEach((h, i) => h.listen(items[i].progress === true));
+    try {
+      const stored = await this.#publish(type, `batch-${crypto.randomUUID()}`, body);
+      for (const h of handles) h.stored = stored;
+    } catch (err) {
+      for (const h of handles) h.abandon();
+      throw err;
+    }
+    return handles;
   }
 
   #body(

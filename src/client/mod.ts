@@ -49,6 +49,7 @@ export type {
   ActiveState,
   AttemptOutcome,
   AttemptRecord,
+  BatchItem,
   CancelReply,
   DeadLetter,
   DeadListQuery,

@@ -217,6 +217,14 @@ export interface SubmitOptions {
   progress?: boolean;
 }
 
+/** One task of `submitBatch` (its type is the batch's): an `id` is required. */
+export interface BatchItem extends SubmitOptions {
+  /** Task id, unique in the batch. */
+  id: string;
+  /** The handler's input: any JSON value. */
+  payload: unknown;
+}
+
 /** One item of `submitMany`. */
 export interface SubmitItem extends SubmitOptions {
   /** Task type. */

@@ -128,6 +128,50 @@ Deno.test("client - submitMany pipelines acked publishes, returns handles in ord
   });
 });
 
+Deno.test("client - submitBatch sends one message for many tasks, each with its own handle and result; bad batches throw before publishing", async () => {
+  await using r = await rig();
+  await using c = await client(r);
+  const items = Array.from({ length: 500 }, (_, i) => ({ id: `bt-${i}`, payload: { i } }));
+  const handles = await c.submitBatch("echo", [
+    ...items,
+    { id: "bt-prio", payload: 1, priority: 3 },
+  ]);
+  assert.equal(handles.length, 501);
+  assert.ok(handles.every((h, i) => h.id === (i < 500 ? `bt-${i}` : "bt-prio")));
+  const seqs = new Set(handles.map((h) => h.stored?.seq));
+  assert.equal(seqs.size, 1, "one stored message for the batch");
+  const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 20_000 })));
+  results.forEach((res, i) => {
+    assert.equal(res.state, "succeeded");
+    assert.deepEqual(res.result, i < 500 ? { i } : 1);
+  });
+  // A task the scheduler refuses is refused alone, on its own handle.
+  const [ok, bad] = await c.submitBatch("echo", [
+    { id: "bt-ok", payload: 1 },
+    { id: "bt-dep", payload: 1, dependsOn: ["nobody-knows-this"] },
+  ]);
+  assert.equal((await ok.result({ timeoutMs: 15_000 })).state, "succeeded");
+  const refused = await rejects(bad.result({ timeoutMs: 15_000 }), TaskRejectedError);
+  assert.equal(refused.code, "INVALID_ARGUMENT");
+  // Refused by the client before anything is published.
+  for (
+    const [batch, message] of [
+      [[], /1 to 1000 tasks: got 0/],
+      [[{ id: "x", payload: 1 }, { id: "x", payload: 2 }], /appears twice/],
+      [[{ payload: 1 } as unknown as { id: string; payload: unknown }], /has no id/],
+      [[{ id: "a b", payload: 1 }], /id must be/],
+      [Array.from({ length: 1_001 }, (_, i) => ({ id: `o-${i}`, payload: 0 })), /got 1001/],
+      [[{ id: "big", payload: "x".repeat(1_100_000) }], /the limit is/],
+    ] as const
+  ) {
+    const err = await rejects(
+      c.submitBatch("echo", batch as unknown as { id: string; payload: unknown }[]),
+      SchedulerClientError,
+    );
+    assert.match(err.message, message);
+  }
+});
+
 Deno.test("client - a rejection is a typed error; the id used again gets its own result, not the rejection; a finished id hears its stored result; a late result() reads RESULTS", async () => {
   await using r = await rig();
   await using good = await client(r);
