@@ -106,21 +106,9 @@ export function decodeSubmission(
 ): Decoded {
   const fallbackId = isTaskId(headerId) ? headerId : generateTaskId();
   const idSource = isTaskId(headerId) ? "header" as const : "generated" as const;
-  if (body.byteLength > limits.maxPayloadBytes) {
-    return reject(
-      fallbackId,
-      type,
-      "PAYLOAD_TOO_LARGE",
-      `body is ${body.byteLength} bytes: the limit is ${limits.maxPayloadBytes}`,
-    );
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(decoder.decode(body));
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    return reject(fallbackId, type, "INVALID_ARGUMENT", `body is not valid JSON: ${reason}`);
-  }
+  const read = parseBody(body, limits);
+  if (!read.ok) return reject(fallbackId, type, read.error.code, read.error.message);
+  const parsed = read.value;
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     const kind = Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed;
     return reject(fallbackId, type, "INVALID_ARGUMENT", `body must be a JSON object: got ${kind}`);
@@ -197,19 +185,9 @@ export function decodeBatch(
     type,
     error: { code, message },
   });
-  if (body.byteLength > limits.maxPayloadBytes) {
-    return whole(
-      "PAYLOAD_TOO_LARGE",
-      `body is ${body.byteLength} bytes: the limit is ${limits.maxPayloadBytes}`,
-    );
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(decoder.decode(body));
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    return whole("INVALID_ARGUMENT", `body is not valid JSON: ${reason}`);
-  }
+  const read = parseBody(body, limits);
+  if (!read.ok) return whole(read.error.code, read.error.message);
+  const parsed = read.value;
   if (!Array.isArray(parsed)) return whole("INVALID_ARGUMENT", "a batch must be a JSON array");
   if (parsed.length === 0) return whole("INVALID_ARGUMENT", "a batch must hold at least one task");
   if (parsed.length > MAX_BATCH) {
@@ -259,6 +237,31 @@ export function decodeBatch(
 }
 
 const decoder = new TextDecoder();
+
+/** The body's JSON, or why there is none: too large, or not JSON. */
+function parseBody(
+  body: Uint8Array,
+  limits: SubmissionLimits,
+): { ok: true; value: unknown } | { ok: false; error: ErrorInfo } {
+  if (body.byteLength > limits.maxPayloadBytes) {
+    return {
+      ok: false,
+      error: {
+        code: "PAYLOAD_TOO_LARGE",
+        message: `body is ${body.byteLength} bytes: the limit is ${limits.maxPayloadBytes}`,
+      },
+    };
+  }
+  try {
+    return { ok: true, value: JSON.parse(decoder.decode(body)) };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return {
+      ok: false,
+      error: { code: "INVALID_ARGUMENT", message: `body is not valid JSON: ${reason}` },
+    };
+  }
+}
 
 function reject(id: TaskId, type: string, code: ErrorInfo["code"], message: string): Decoded {
   return { ok: false, id, type, error: { code, message } };
