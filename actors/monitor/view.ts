@@ -172,6 +172,15 @@ export class MonitorFold {
       case "scheduler":
         return this.#scheduler(id, d);
       case "task":
+        // Several transitions in one message (coalesced by the leader): each step in order.
+        if (Array.isArray(d.steps)) {
+          for (const step of d.steps) {
+            if (typeof step === "object" && step !== null && !Array.isArray(step)) {
+              this.#task(id, step as Record<string, unknown>);
+            }
+          }
+          return;
+        }
         return this.#task(id, d);
       case "progress":
         return this.#progress(id, d);

@@ -203,6 +203,7 @@ export function leadership(kit: Kit): Leadership {
     if (deps.directory.leader === ctx.self) deps.directory.leader = null;
     if (deps.directory.term) deps.directory.setTerm(null);
     kit.storedIds.reset();
+    kit.taskDeltas.flush(); // what this term said goes out before it ends
     void state.consumer?.stop().catch(() => {});
     for (const s of state.subs) s.unsubscribe();
     state.ticker?.cancel();
@@ -256,6 +257,7 @@ export function leadership(kit: Kit): Leadership {
    * consumer reset, no redelivery of everything it held).
    */
   function pause(state: State, reason: string): State {
+    kit.taskDeltas.flush();
     state.paused = true;
     state.core?.pause();
     if (state.leading) publishScheduler(state, { event: "paused", epoch: state.epoch, reason });

@@ -102,8 +102,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           }
         });
       },
-      taskDelta(id, delta) {
-        transport.publish(subj.monitorTask(id), encoder.encode(JSON.stringify(delta)));
+      taskDelta(_id, delta) {
+        kit.taskDeltas.add(delta as Record<string, unknown> & { id: string; seq: number });
       },
       event(kind, detail) {
         emit(kind, detail);
@@ -585,6 +585,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     },
 
     async postStop(state) {
+      kit.taskDeltas.flush();
       if (deps.directory.term) deps.directory.setTerm(null);
       await state.lease?.stop();
       void state.consumer?.stop().catch(() => {});
@@ -592,6 +593,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
       state.ticker?.cancel();
     },
     async preRestart(state) {
+      kit.taskDeltas.flush();
       if (deps.directory.term) deps.directory.setTerm(null);
       await state.lease?.stop();
       void state.consumer?.stop().catch(() => {});

@@ -38,6 +38,7 @@ import type { SchedulerCore } from "./core.ts";
 import type { Intake } from "./intake.ts";
 import type { Lease, LeaseValue } from "./lease.ts";
 import { StoredIds } from "./stored_ids.ts";
+import { TaskDeltas } from "./task_deltas.ts";
 
 /** Messages of the scheduler actor. */
 export type SchedulerMsg =
@@ -226,6 +227,8 @@ export interface Kit {
   storedResult(id: string): Promise<StoredMsg | null>;
   /** Which ids have a stored result, approximately (rebuilt at each takeover). */
   storedIds: StoredIds;
+  /** Task deltas, coalesced per window before they go out on `monitor.task.<id>`. */
+  taskDeltas: TaskDeltas;
   /** A delta on `monitor.scheduler.<id>`. */
   publishScheduler(state: State, fields: Record<string, unknown>): void;
 }
@@ -250,6 +253,9 @@ export function makeKit(deps: SchedulerDeps): Kit {
     },
     publishSealed,
     storedIds: new StoredIds(),
+    taskDeltas: new TaskDeltas((id, body) =>
+      transport.publish(subj.monitorTask(id), encoder.encode(JSON.stringify(body)))
+    ),
     async storedResult(id) {
       const m = await transport.lastMessage(subj.resultsStream, subj.outcome(id));
       if (!m) return null;

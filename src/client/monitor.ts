@@ -201,7 +201,14 @@ export class MonitorFollower {
     }
     if (kind === "worker") this.#node(id, d);
     else if (kind === "scheduler") this.#scheduler(id, d);
-    else if (kind === "task") this.#task(id, d);
+    else if (kind === "task") {
+      // Several transitions in one message (coalesced by the leader): each step in order.
+      if (Array.isArray(d.steps)) {
+        for (const step of d.steps as unknown[]) {
+          if (typeof step === "object" && step !== null) this.#task(id, step as Delta);
+        }
+      } else this.#task(id, d);
+    }
   }
 
   #node(id: string, d: Delta): void {

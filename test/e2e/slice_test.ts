@@ -53,8 +53,14 @@ Deno.test("slice - monitor.> carries JSON deltas of the task, the worker node an
   await using r = await rig({ startNode: false });
   const seen: { subject: string; body: Record<string, unknown> }[] = [];
   const got = Promise.withResolvers<void>();
+  const coalesced: Record<string, unknown>[] = [];
   r.client.t.subscribe("monitor.>", (m) => {
-    seen.push({ subject: m.subject, body: JSON.parse(dec.decode(m.data)) });
+    const body = JSON.parse(dec.decode(m.data));
+    // Transitions within the leader's window come in one message, each a step.
+    if (Array.isArray(body.steps)) {
+      coalesced.push(body);
+      for (const s of body.steps) seen.push({ subject: m.subject, body: { id: body.id, ...s } });
+    } else seen.push({ subject: m.subject, body });
     if (m.subject === "monitor.task.m1" && seen.at(-1)!.body.state === "succeeded") got.resolve();
   });
   await r.client.t.flush();
@@ -67,6 +73,13 @@ Deno.test("slice - monitor.> carries JSON deltas of the task, the worker node an
   // Deltas carry only what changed: `type` is in the first one only.
   assert.equal(task[0].type, "echo");
   assert.equal(task[1].type, undefined);
+  // A coalesced message also carries its steps merged, with the last seq and the first as `from`.
+  for (const c of coalesced.filter((c) => c.id === "m1")) {
+    const steps = c.steps as Record<string, unknown>[];
+    assert.equal(c.seq, steps.at(-1)!.seq);
+    assert.equal(c.from, steps[0].seq);
+    assert.equal(c.state, steps.at(-1)!.state);
+  }
   const worker = seen.filter((s) => s.subject === `monitor.worker.${r.config.nodeId}`).map((s) =>
     s.body
   );

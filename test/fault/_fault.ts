@@ -175,7 +175,12 @@ export class Watch implements AsyncDisposable {
     const dec = new TextDecoder();
     t.subscribe(subject, (m) => {
       try {
-        w.events.push({ at: Date.now(), subject: m.subject, body: JSON.parse(dec.decode(m.data)) });
+        const body = JSON.parse(dec.decode(m.data));
+        // A task message may carry several transitions (coalesced): one event each, in order.
+        const steps: Record<string, unknown>[] = Array.isArray(body?.steps)
+          ? body.steps.map((s: Record<string, unknown>) => ({ id: body.id, ...s }))
+          : [body];
+        for (const b of steps) w.events.push({ at: Date.now(), subject: m.subject, body: b });
       } catch {
         // not JSON
       }

@@ -1,0 +1,75 @@
+/**
+ * The leader's task deltas (`monitor.task.<id>`), coalesced per window: the
+ * transitions a task goes through within one window (10 ms) go out as one
+ * message instead of one each. An echo task's four (queued, dispatched,
+ * running, succeeded) mostly become one or two, and the deltas, which with
+ * the monitor folding them cost about as much as all the rest of a task's
+ * handling in one process, cost a fraction.
+ *
+ * Every transition is still there: a message that covers several carries
+ * them in order in `steps` (each with its own `seq` and fields, as it would
+ * have been sent alone), `from` (the first step's `seq`), and at the top
+ * level the fields of all steps merged, later ones winning, with the last
+ * step's `seq`: a consumer that merges deltas into what it holds gets the
+ * same result either way (`docs/PROTOCOL.md`, 7.2). A task with one
+ * transition in the window gets the message it always got.
+ *
+ * @module
+ */
+
+type Delta = Record<string, unknown> & { id: string; seq: number };
+
+/** How long transitions are gathered before they go out. */
+export const DELTA_WINDOW_MS = 10;
+
+/** Gathers task deltas and sends each task's as one message per window. */
+export class TaskDeltas {
+  #pending = new Map<string, Delta[]>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #send: (id: string, body: Record<string, unknown>) => void;
+  readonly #windowMs: number;
+
+  /** `send` publishes one message on the task's subject. */
+  constructor(
+    send: (id: string, body: Record<string, unknown>) => void,
+    windowMs = DELTA_WINDOW_MS,
+  ) {
+    this.#send = send;
+    this.#windowMs = windowMs;
+  }
+
+  /** Deltas waiting for the window to close. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  add(delta: Delta): void {
+    const list = this.#pending.get(delta.id);
+    if (list) list.push(delta);
+    else this.#pending.set(delta.id, [delta]);
+    this.#timer ??= setTimeout(() => this.flush(), this.#windowMs);
+  }
+
+  /** Send everything gathered now (the window closed, or the term ends). */
+  flush(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [id, list] of pending) this.#send(id, list.length === 1 ? list[0] : coalesce(list));
+  }
+}
+
+/** One message for several transitions of a task: merged fields, and every step in order. */
+export function coalesce(list: readonly Delta[]): Record<string, unknown> {
+  const merged: Record<string, unknown> = {};
+  const steps: Record<string, unknown>[] = [];
+  for (const d of list) {
+    const { id: _id, ...step } = d;
+    Object.assign(merged, step);
+    steps.push(step);
+  }
+  return { id: list[0].id, ...merged, from: list[0].seq, steps };
+}
