@@ -239,6 +239,11 @@ export function makeKit(deps: SchedulerDeps): Kit {
   // Parts take these out of the kit one by one: no `this` in here.
   const publishSealed = (subject: string, body: Uint8Array) =>
     transport.publish(subject, body, { headers: deps.seals.sealer.seal(subject, body) });
+  // Task deltas wait up to a window; what the leader then says on monitor.scheduler (a node
+  // lost, the tasks it requeued) must not overtake the task transitions that came before it.
+  const taskDeltas = new TaskDeltas((id, body) =>
+    transport.publish(subj.monitorTask(id), encoder.encode(JSON.stringify(body)))
+  );
   return {
     deps,
     transport,
@@ -253,15 +258,14 @@ export function makeKit(deps: SchedulerDeps): Kit {
     },
     publishSealed,
     storedIds: new StoredIds(),
-    taskDeltas: new TaskDeltas((id, body) =>
-      transport.publish(subj.monitorTask(id), encoder.encode(JSON.stringify(body)))
-    ),
+    taskDeltas,
     async storedResult(id) {
       const m = await transport.lastMessage(subj.resultsStream, subj.outcome(id));
       if (!m) return null;
       return deps.results.verifier.verify(m.data, m.header(RESULT_SIGNATURE), id).ok ? m : null;
     },
     publishScheduler(state, fields) {
+      taskDeltas.flush();
       const delta = { id: deps.id, seq: ++state.mseq, ...fields };
       transport.publish(subj.monitorScheduler(deps.id), encoder.encode(JSON.stringify(delta)));
     },
