@@ -11,6 +11,7 @@ import { run as core } from "./core_bench.ts";
 import { run as e2e } from "./e2e_bench.ts";
 import { run as schedules } from "./schedules_bench.ts";
 import { run as monitor } from "./monitor_bench.ts";
+import { run as burst } from "./burst_bench.ts";
 
 for (
   const [name, fn] of [
@@ -20,6 +21,7 @@ for (
     ["e2e", e2e],
     ["schedules", schedules],
     ["monitor", monitor],
+    ["burst", () => burst({ tasks: 30_000, bursts: 2 })],
   ] as const
 ) {
   console.log(`\n=== ${name} ===`);
