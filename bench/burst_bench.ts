@@ -17,13 +17,7 @@
 import { parseArgs } from "node:util";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
-
-/** CPU time (user + system) of a process so far, in µs (USER_HZ 100). */
-async function cpuMicros(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10_000;
-}
+import { cpuMicros, echoBurst } from "./_echo.ts";
 
 /** Run and print. */
 export async function run(o: { tasks: number; bursts: number }): Promise<void> {
@@ -35,34 +29,11 @@ export async function run(o: { tasks: number; bursts: number }): Promise<void> {
   try {
     await using client = await Client.connect(server.url);
     await client.waitForNode();
-    const headers = { Authorization: `Bearer ${client.token}` };
     const burst = async (tag: string, n: number, batched: boolean) => {
-      let done = 0;
-      const all = Promise.withResolvers<void>();
-      client.onResult((r) => {
-        if (r.id.startsWith(tag) && ++done === n) all.resolve();
-      });
       const node0 = await cpuMicros(node.child.pid);
       const nats0 = await cpuMicros(server.pid);
       const t0 = performance.now();
-      for (let i = 0; i < n; i += 1_000) {
-        const size = Math.min(1_000, n - i);
-        if (batched) {
-          const tasks = Array.from({ length: size }, (_, k) => ({
-            id: `${tag}${i + k}`,
-            payload: { i: i + k },
-          }));
-          client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
-            headers,
-          });
-        } else {
-          for (let k = 0; k < size; k++) {
-            client.submit("echo", { id: `${tag}${i + k}`, payload: { i: i + k } });
-          }
-        }
-        await client.t.flush();
-      }
-      await all.promise;
+      await echoBurst(client, tag, n, batched ? 1_000 : 1);
       const s = (performance.now() - t0) / 1000;
       const nodeUs = (await cpuMicros(node.child.pid) - node0) / n;
       const natsUs = (await cpuMicros(server.pid) - nats0) / n;

@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
 import { freePort } from "../src/transport/nats_server.ts";
+import { cpuMicros, echoBurst } from "./_echo.ts";
 
 interface ProfileNode {
   id: number;
@@ -99,14 +100,6 @@ export function categoryOf(frame: ProfileNode["callFrame"]): string {
   return url;
 }
 
-/** CPU time (user + system) of a process so far, in µs, from /proc. */
-async function cpuMicros(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
-  return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
-}
-
 /** Run, profile, print. */
 export async function run(
   o: { tasks: number; batch: number; out: string; top: number },
@@ -121,29 +114,7 @@ export async function run(
   try {
     await using client = await Client.connect(server.url);
     await client.waitForNode();
-    const send = async (tag: string, n: number) => {
-      let done = 0;
-      const all = Promise.withResolvers<void>();
-      client.onResult((r) => {
-        if (r.id.startsWith(tag) && ++done === n) all.resolve();
-      });
-      const headers = { Authorization: `Bearer ${client.token}` };
-      const per = Math.max(1, o.batch);
-      for (let i = 0; i < n; i += per) {
-        if (o.batch > 0) {
-          const tasks = Array.from(
-            { length: Math.min(per, n - i) },
-            (_, k) => ({ id: `${tag}${i + k}`, payload: { i: i + k } }),
-          );
-          client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
-            headers,
-          });
-        } else client.submit("echo", { id: `${tag}${i}`, payload: { i } });
-        if (i % 500 < per) await client.t.flush();
-      }
-      await client.t.flush();
-      await all.promise;
-    };
+    const send = (tag: string, n: number) => echoBurst(client, tag, n, Math.max(1, o.batch));
     await send("warm-", Math.min(20_000, o.tasks));
     const inspector = await Inspector.open(port);
     await inspector.send("Profiler.enable");
