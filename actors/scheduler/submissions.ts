@@ -211,42 +211,42 @@ export function submissions(kit: Kit): Submissions {
     );
   }
 
+  /** A submission's task type (from its subject) and its token check, to run when wanted. */
+  const typeOf = (msg: DurableMsg) => msg.subject.slice(subj.submitAll.length - 1);
+  const authOf = (msg: DurableMsg) => () => deps.verifier.verifyHeader(msg.header("Authorization"));
+
   /** Decode, authenticate, authorise; then resolve what needs the streams. */
   function check(ctx: ActorContext<SchedulerMsg>, state: State, msg: DurableMsg): void {
-    const type = msg.subject.slice(subj.submitAll.length - 1);
-    const auth = () => deps.verifier.verifyHeader(msg.header("Authorization"));
-    if (!isBatchBody(msg.data)) {
-      const decoded = decodeSubmission(
-        type,
-        msg.data,
-        msg.header("Nats-Msg-Id"),
-        deps.limits,
-        ctx.clock.now(),
-      );
-      return checkOne(ctx, state, msg, type, decoded, auth);
-    }
-    const batch = decodeBatch(
-      type,
-      msg.data,
-      msg.header("Nats-Msg-Id"),
-      deps.limits,
-      ctx.clock.now(),
-    );
-    // Refused as a whole (not JSON, too large, too many): one rejection, as for one task.
-    if (!batch.ok) return checkOne(ctx, state, msg, type, batch, auth);
-    // Held tasks are bounded by maxQueue: a batch that does not fit waits, unacked, until
-    // tasks end (a nak would bring it back as a redelivery, looked up task by task).
-    if (!fits(state, batch.parts.length)) {
+    const type = typeOf(msg);
+    const auth = authOf(msg);
+    const decode = isBatchBody(msg.data) ? decodeBatch : decodeSubmission;
+    const decoded = decode(type, msg.data, msg.header("Nats-Msg-Id"), deps.limits, ctx.clock.now());
+    // One task, or a batch refused as a whole (not JSON, too large, too many): as for one task.
+    if (!("parts" in decoded)) return checkOne(ctx, state, msg, type, decoded, auth);
+    // Held tasks are bounded by maxQueue: a batch that does not fit waits, unacked and decoded,
+    // until tasks end (a nak would bring it back as a redelivery, looked up task by task).
+    if (!fits(state, decoded.parts.length)) {
       const again = state.parked.findIndex((p) => streamSeqOf(p.msg) === msg.seq);
       if (again >= 0) state.parked[again].msg = msg; // redelivered while parked: settle the newest
-      else state.parked.push({ msg, tasks: batch.parts.length });
+      else state.parked.push({ msg, parts: decoded.parts });
       return;
     }
-    // One token check for the batch; each task is then checked, held and settled alone.
+    checkBatch(ctx, state, msg, type, decoded.parts, auth);
+  }
+
+  /** One token check for the batch; each task is then checked, held and settled alone. */
+  function checkBatch(
+    ctx: ActorContext<SchedulerMsg>,
+    state: State,
+    msg: DurableMsg,
+    type: string,
+    parts: Decoded[],
+    auth: () => Promise<Principal>,
+  ): void {
     const principal = auth();
     principal.catch(() => {});
-    const delivery = new BatchDelivery(msg, batch.parts.length);
-    batch.parts.forEach((decoded, i) =>
+    const delivery = new BatchDelivery(msg, parts.length);
+    parts.forEach((decoded, i) =>
       checkOne(ctx, state, delivery.part(i), type, decoded, () => principal)
     );
   }
@@ -263,8 +263,9 @@ export function submissions(kit: Kit): Submissions {
    */
   function unpark(ctx: Ctx, state: State, tick = false): void {
     while (state.parked.length && state.core && !state.paused) {
-      if (!fits(state, state.parked[0].tasks)) break;
-      check(ctx, state, state.parked.shift()!.msg);
+      if (!fits(state, state.parked[0].parts.length)) break;
+      const { msg, parts } = state.parked.shift()!;
+      checkBatch(ctx, state, msg, typeOf(msg), parts, authOf(msg));
     }
     if (tick) { for (const p of state.parked) p.msg.working(); }
   }

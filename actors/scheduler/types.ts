@@ -9,6 +9,7 @@ import {
   type Config,
   type ConsumerHandle,
   type ConsumerSpec,
+  type Decoded,
   type DurableMsg,
   encodeMessage,
   type ErrorInfo,
@@ -188,7 +189,7 @@ export interface State {
    * Batch messages that did not fit under maxQueue: held here, unacked, in
    * arrival order, and checked when tasks end (submissions.ts).
    */
-  parked: { msg: DurableMsg; tasks: number }[];
+  parked: { msg: DurableMsg; parts: Decoded[] }[];
 }
 
 export const encoder: TextEncoder = new TextEncoder();
