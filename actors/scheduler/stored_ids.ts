@@ -33,11 +33,6 @@ export class StoredIds {
     return this.#complete;
   }
 
-  /** Ids listed and added this term. */
-  get size(): number {
-    return this.#filter.size;
-  }
-
   /** A result for `id` is being stored. */
   add(id: string): void {
     this.#filter.add(id);
