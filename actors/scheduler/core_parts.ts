@@ -10,6 +10,7 @@
 import type { Assignment, Clock, TaskResult, WorkerIndex } from "../../src/internal_mod.ts";
 import type { ReadyQueues } from "./ready.ts";
 import type { TaskEntry, TaskTable } from "./task_table.ts";
+import type { TaskDelta } from "./task_deltas.ts";
 
 /** What the scheduler asks of the world. */
 export interface SchedulerEffects {
@@ -22,7 +23,7 @@ export interface SchedulerEffects {
   /** Keep a task that used up its attempts, with its history. */
   deadLetter(entry: TaskEntry, result: TaskResult): void;
   /** A delta on `monitor.task.<id>`. */
-  taskDelta(id: string, delta: Record<string, unknown>): void;
+  taskDelta(id: string, delta: TaskDelta): void;
   /** Something worth reporting on `monitor.scheduler.<id>` (stale results, lost nodes). */
   event(kind: string, detail: Record<string, unknown>): void;
 }

@@ -103,7 +103,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         });
       },
       taskDelta(_id, delta) {
-        kit.taskDeltas.add(delta as Record<string, unknown> & { id: string; seq: number });
+        kit.taskDeltas.add(delta);
       },
       event(kind, detail) {
         emit(kind, detail);

@@ -17,14 +17,15 @@
  * @module
  */
 
-type Delta = Record<string, unknown> & { id: string; seq: number };
+/** One transition of a task, as the core makes it: its id, its `seq`, what changed. */
+export type TaskDelta = Record<string, unknown> & { id: string; seq: number };
 
 /** How long transitions are gathered before they go out. */
 export const DELTA_WINDOW_MS = 10;
 
 /** Gathers task deltas and sends each task's as one message per window. */
 export class TaskDeltas {
-  #pending = new Map<string, Delta[]>();
+  #pending = new Map<string, TaskDelta[]>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #send: (id: string, body: Record<string, unknown>) => void;
   readonly #windowMs: number;
@@ -43,7 +44,7 @@ export class TaskDeltas {
     return this.#pending.size;
   }
 
-  add(delta: Delta): void {
+  add(delta: TaskDelta): void {
     const list = this.#pending.get(delta.id);
     if (list) list.push(delta);
     else this.#pending.set(delta.id, [delta]);
@@ -63,7 +64,7 @@ export class TaskDeltas {
 }
 
 /** One message for several transitions of a task: merged fields, and every step in order. */
-export function coalesce(list: readonly Delta[]): Record<string, unknown> {
+export function coalesce(list: readonly TaskDelta[]): Record<string, unknown> {
   const merged: Record<string, unknown> = {};
   const steps: Record<string, unknown>[] = [];
   for (const d of list) {
