@@ -344,7 +344,10 @@ export class World {
   }
 
   /** A runner of this world driven by hand (no actor): wakes go nowhere, results are recorded. */
-  runner(t: Term): { runner: Runner; results: { id: string; state: TerminalState }[] } {
+  runner(
+    t: Term,
+    clock: ManualClock = this.clock,
+  ): { runner: Runner; results: { id: string; state: TerminalState }[] } {
     const results: { id: string; state: TerminalState }[] = [];
     const runner = new Runner({
       transport: this.transport,
@@ -352,7 +355,7 @@ export class World {
       config: { replicas: 1 },
       jwtSecret: SECRET,
       results: resultVerifier,
-      clock: this.clock,
+      clock,
       log: silentLogger,
       onResult: (id, state) => results.push({ id, state }),
       wakeIn: () => ({ cancel() {} }),

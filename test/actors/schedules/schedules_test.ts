@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { upsert } from "../../../actors/schedules/requests.ts";
 import type { ScheduleState, StoredSchedule } from "../../../actors/schedules/store.ts";
-import { decodeSchedule, encodeSchedule, tickId } from "../../../src/internal_mod.ts";
+import { decodeSchedule, encodeSchedule, ManualClock, tickId } from "../../../src/internal_mod.ts";
 import { at, DAY, HOUR, MIN, type Reply, S, term, tokens, World } from "./_harness.ts";
 
 /** A schedule as a user writes it, `echo` by default. */
@@ -641,11 +641,12 @@ Deno.test("schedules - an actor deposed by a newer epoch stops acting and answer
     const tk = await tokens();
     await w.lead(term(1));
     await put(w, spec("job", { every: "1m", overlap: "allow" }), tk.admin);
-    const newer = w.runner(term(2)).runner;
+    // The newer term runs on its own clock, so it fires 00:01 before the actor's timer does.
+    const ahead = new ManualClock(w.clock.now() + 30 * S);
+    const newer = w.runner(term(2), ahead).runner;
     await newer.load();
-    w.clock.advance(30 * S);
     await newer.wake(); // 00:01 fired and written by epoch 2
-    await w.advance(0); // the actor's 00:01 wake: its write meets epoch 2
+    await w.advance(30 * S); // the actor's 00:01 wake: its write meets epoch 2
     await w.advance(3 * MIN);
     const firedBy1 = w.deltasOf("fired").filter((d) => d.epoch === 1).map((d) => d.id);
     assert.deepEqual(firedBy1, [id1]);
