@@ -20,6 +20,8 @@ export class PacedLoad {
   /** When each result arrived (any id), and how often each id arrived. */
   readonly arrivals: number[] = [];
   readonly seen = new Map<string, number>();
+  /** The `Nats-Sequence` header of each copy heard, by id ("" for a copy without one). */
+  readonly copies = new Map<string, string[]>();
   #t: NatsTransport;
   #timer: ReturnType<typeof setInterval>;
   #inflight = new Set<Promise<void>>();
@@ -33,6 +35,9 @@ export class PacedLoad {
       this.arrivals.push(Date.now());
       const id = m.subject.slice("tasks.result.".length);
       this.seen.set(id, (this.seen.get(id) ?? 0) + 1);
+      const copies = this.copies.get(id) ?? [];
+      copies.push(m.header("Nats-Sequence") ?? "");
+      this.copies.set(id, copies);
     });
     const send = async (id: string) => {
       for (let attempt = 0; attempt < 40 && !this.#stopping; attempt++) {
@@ -93,6 +98,18 @@ export class PacedLoad {
   /** Ids heard more than once. */
   duplicates(): string[] {
     return [...this.seen].filter(([, n]) => n > 1).map(([id]) => id);
+  }
+
+  /**
+   * Ids heard more than once other than as the stream's republish of one
+   * stored message: copies with different `Nats-Sequence` headers, or one
+   * without (the scheduler's own republish carries none).
+   */
+  distinctCopies(): string[] {
+    return this.duplicates().filter((id) => {
+      const seqs = new Set(this.copies.get(id));
+      return seqs.size > 1 || seqs.has("");
+    });
   }
 
   /** Of `ids`, those with no result stored in RESULTS (a subscriber can miss a republished one). */

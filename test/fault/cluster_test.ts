@@ -91,14 +91,24 @@ async function loseOneServer(
     const unstored = await load.unstored(unheard);
     exited.done();
     assert.deepEqual(unstored, [], `${unstored.length} accepted tasks have no stored result`);
-    assert.deepEqual(load.duplicates(), [], "results heard twice");
+    // Heard twice: only as JetStream's republish of the one stored result, and only when the
+    // results stream lost its leader. nats-server republishes from whichever replica leads when
+    // it applies a message: an old leader that applied a result, then died, and the new leader
+    // applying the same entry in its own term both send it (docs/ARCHITECTURE.md, Guarantees).
+    const twice = load.duplicates();
+    const said = n1.log.filter((l) => twice.some((id) => l.includes(`"${id}"`)));
+    const copies = Object.fromEntries(twice.map((id) => [id, load!.copies.get(id)]));
+    const why = `results heard twice (Nats-Sequence of each copy): ${JSON.stringify(copies)}; ` +
+      `the node's log of them:\n${said.join("\n")}`;
+    assert.deepEqual(load.distinctCopies(), [], why);
+    if (!led.includes("RESULTS")) assert.deepEqual(twice, [], why);
     assert.ok(!n1.log.some((l) => l.includes("root supervisor")), "no escalation");
 
     report(`3-node cluster loses a server (${which})`, {
       accepted: load.accepted.size,
       unheardButStored: unheard.length,
       lost: 0,
-      duplicates: 0,
+      republishedTwice: twice.length,
       killed: `n${victim}`,
       nodeOn: `n${nodeOn}`,
       victimLed: led.join(",") || "none",
