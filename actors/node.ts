@@ -42,6 +42,7 @@ import { loginBehavior } from "./auth/login.ts";
 import { builtinHandlers } from "./handlers/mod.ts";
 import { LocalDirectory } from "./directory.ts";
 import { monitorBehavior, MonitorHub, type MonitorMsg } from "./monitor/monitor.ts";
+import { LocalTaskFeed } from "./monitor/local_feed.ts";
 import { AlertSender } from "./monitor/alerts.ts";
 import { type HttpFace, serveHttp } from "./monitor/http.ts";
 import { schedulerBehavior, schedulerEventLog } from "./scheduler/scheduler.ts";
@@ -180,6 +181,9 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
   const children: ChildSpec[] = [];
   const runsMonitor = role === "all" || role === "monitor";
   const hub = new MonitorHub();
+  const runsScheduler = role === "all" || role === "scheduler";
+  // The scheduler here hands its task deltas to the monitor here in process (local_feed.ts).
+  const localTasks = runsMonitor && runsScheduler ? new LocalTaskFeed() : undefined;
   let http: HttpFace | null = null;
   let alerts: AlertSender | null = null;
   if (runsMonitor) {
@@ -198,7 +202,13 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
       id: "monitor",
       // Under a flood the monitor drops the oldest deltas rather than refuse new ones.
       mailbox: { capacity: 100_000, overflow: "drop-oldest" },
-      behavior: monitorBehavior({ node: config.nodeId, transport, subjects: subj, hub }),
+      behavior: monitorBehavior({
+        node: config.nodeId,
+        transport,
+        subjects: subj,
+        hub,
+        localTasks,
+      }),
     });
   }
   if (runsWorkers) {
@@ -270,7 +280,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
       ],
     });
   }
-  if (role === "all" || role === "scheduler") {
+  if (runsScheduler) {
     children.push({
       kind: "actor",
       id: "scheduler",
@@ -298,6 +308,7 @@ export async function startNode(o: StartOptions): Promise<RunningNode> {
           signer: resultSigner,
           verifier: resultVerifier,
         },
+        localTasks,
       }),
     });
     children.push({

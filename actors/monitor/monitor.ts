@@ -21,11 +21,14 @@ import type {
   SupervisionEvent,
   Transport,
 } from "../../src/internal_mod.ts";
+import type { LocalTaskFeed, TaskBatch } from "./local_feed.ts";
 import { type Alert, type FoldKind, MonitorFold } from "./view.ts";
 
 /** Messages of the monitor. */
 export type MonitorMsg =
-  | { type: "delta"; kind: FoldKind; id: string; data: Uint8Array }
+  | { type: "delta"; kind: FoldKind; id: string; data: Uint8Array; gen?: number }
+  | { type: "local.leading"; on: boolean }
+  | { type: "local.tasks"; batch: TaskBatch }
   | { type: "node.snapshot"; id: string; snap: Record<string, unknown> | null }
   | { type: "snapshot.request"; msg: InMsg }
   | { type: "supervision"; event: SupervisionEvent }
@@ -45,6 +48,11 @@ interface State {
   fold: MonitorFold;
   subs: Subscription[];
   seq: number;
+  /** `monitor.task.*` over NATS: followed while no scheduler in this process leads. */
+  taskSub: Subscription | null;
+  /** Numbers each `monitor.task.*` subscription: what an ended one queued is dropped. */
+  taskGen: number;
+  stopFeed: () => void;
 }
 
 const decoder = new TextDecoder();
@@ -52,12 +60,44 @@ const encoder = new TextEncoder();
 
 /** Build the monitor behavior. */
 export function monitorBehavior(
-  deps: { node: string; transport: Transport; subjects: Subjects; hub?: MonitorHub },
+  deps: {
+    node: string;
+    transport: Transport;
+    subjects: Subjects;
+    hub?: MonitorHub;
+    /** Task deltas of the scheduler in this process, when it leads (local_feed.ts). */
+    localTasks?: LocalTaskFeed;
+  },
 ): Behavior<MonitorMsg, State> {
   const { transport, subjects: subj } = deps;
   const hub = deps.hub ?? new MonitorHub();
   const prefix = subj.monitorAll.slice(0, -1); // "monitor." with the subject prefix
   const progressPrefix = subj.progress("");
+  const taskPrefix = `${prefix}task.`;
+
+  /** Follow `monitor.task.*` over NATS, under a new generation. */
+  function followTasks(s: State, send: (m: MonitorMsg) => void): void {
+    const gen = ++s.taskGen;
+    s.taskSub = transport.subscribe(
+      `${taskPrefix}*`,
+      (m) =>
+        send({
+          type: "delta",
+          kind: "task",
+          id: m.subject.slice(taskPrefix.length),
+          data: m.data,
+          gen,
+        }),
+    );
+  }
+
+  /** Stop following `monitor.task.*`; what that subscription queued is dropped. */
+  function unfollowTasks(s: State): void {
+    s.taskSub?.unsubscribe();
+    s.taskSub = null;
+    s.taskGen++;
+  }
+
   return {
     init(ctx) {
       const fold = new MonitorFold({
@@ -80,14 +120,21 @@ export function monitorBehavior(
         },
         onAlert: (a) => hub.onAlert(a),
       });
-      const s: State = { fold, subs: [], seq: 0 };
+      const s: State = { fold, subs: [], seq: 0, taskSub: null, taskGen: 0, stopFeed: () => {} };
       hub.fold = fold;
       hub.alive = true;
       const follow = (kind: FoldKind, at: string) => (m: { subject: string; data: Uint8Array }) =>
         ctx.self.send({ type: "delta", kind, id: m.subject.slice(at.length), data: m.data });
-      for (const kind of ["worker", "scheduler", "task", "schedule", "supervisor"] as const) {
+      for (const kind of ["worker", "scheduler", "schedule", "supervisor"] as const) {
         s.subs.push(transport.subscribe(`${prefix}${kind}.*`, follow(kind, `${prefix}${kind}.`)));
       }
+      if (deps.localTasks) {
+        s.stopFeed = deps.localTasks.listen({
+          leading: (on) => ctx.self.send({ type: "local.leading", on }),
+          batch: (batch) => ctx.self.send({ type: "local.tasks", batch }),
+        });
+      }
+      if (!deps.localTasks?.leading) followTasks(s, ctx.self.send.bind(ctx.self));
       s.subs.push(transport.subscribe(`${progressPrefix}*`, follow("progress", progressPrefix)));
       s.subs.push(
         transport.subscribe(
@@ -100,7 +147,17 @@ export function monitorBehavior(
     },
     receive(s, msg, ctx) {
       switch (msg.type) {
+        case "local.tasks":
+          for (const [id, body] of msg.batch) s.fold.apply("task", id, body);
+          if (ctx.clock.now() - s.fold.lastTick >= 1_000) s.fold.tick();
+          return s;
+        case "local.leading":
+          if (msg.on) unfollowTasks(s);
+          else if (!s.taskSub) followTasks(s, ctx.self.send.bind(ctx.self));
+          return s;
         case "delta": {
+          // Queued by a task subscription that has ended since: the scheduler here leads now.
+          if (msg.gen !== undefined && msg.gen !== s.taskGen) return s;
           let d: unknown;
           try {
             d = JSON.parse(decoder.decode(msg.data));
@@ -143,6 +200,8 @@ export function monitorBehavior(
     },
     postStop(s) {
       hub.alive = false;
+      s.stopFeed();
+      unfollowTasks(s);
       for (const sub of s.subs) sub.unsubscribe();
     },
   };

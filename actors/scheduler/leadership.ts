@@ -204,6 +204,7 @@ export function leadership(kit: Kit): Leadership {
     if (deps.directory.term) deps.directory.setTerm(null);
     kit.storedIds.reset();
     kit.taskDeltas.flush(); // what this term said goes out before it ends
+    deps.localTasks?.setLeading(false);
     void state.consumer?.stop().catch(() => {});
     for (const s of state.subs) s.unsubscribe();
     state.ticker?.cancel();

@@ -197,6 +197,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
             nodes: new Map(),
             parked: [],
           };
+          // The monitor here takes this term's task deltas in process from its first one.
+          deps.localTasks?.setLeading(true);
           const core = new SchedulerCore({
             clock: ctx.clock,
             effects: effects(ctx, next),
@@ -586,6 +588,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
 
     async postStop(state) {
       kit.taskDeltas.flush();
+      deps.localTasks?.setLeading(false);
       if (deps.directory.term) deps.directory.setTerm(null);
       await state.lease?.stop();
       void state.consumer?.stop().catch(() => {});
@@ -594,6 +597,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     },
     async preRestart(state) {
       kit.taskDeltas.flush();
+      deps.localTasks?.setLeading(false);
       if (deps.directory.term) deps.directory.setTerm(null);
       await state.lease?.stop();
       void state.consumer?.stop().catch(() => {});

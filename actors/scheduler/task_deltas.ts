@@ -2,9 +2,8 @@
  * The leader's task deltas (`monitor.task.<id>`), coalesced per window: the
  * transitions a task goes through within one window (10 ms) go out as one
  * message instead of one each. An echo task's four (queued, dispatched,
- * running, succeeded) mostly become one or two, and the deltas, which with
- * the monitor folding them cost about as much as all the rest of a task's
- * handling in one process, cost a fraction.
+ * running, succeeded) mostly become one or two. Each window also goes, as
+ * objects, to the monitor in this process (`actors/monitor/local_feed.ts`).
  *
  * Every transition is still there: a message that covers several carries
  * them in order in `steps` (each with its own `seq` and fields, as it would
@@ -16,6 +15,8 @@
  *
  * @module
  */
+
+import type { TaskBatch } from "../monitor/local_feed.ts";
 
 /** One transition of a task, as the core makes it: its id, its `seq`, what changed. */
 export type TaskDelta = Record<string, unknown> & { id: string; seq: number };
@@ -29,14 +30,20 @@ export class TaskDeltas {
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #send: (id: string, body: Record<string, unknown>) => void;
   readonly #windowMs: number;
+  readonly #sent: ((batch: TaskBatch) => void) | undefined;
 
-  /** `send` publishes one message on the task's subject. */
+  /**
+   * `send` publishes one message on the task's subject; `sent`, if given,
+   * gets each window's messages once they are all sent.
+   */
   constructor(
     send: (id: string, body: Record<string, unknown>) => void,
     windowMs = DELTA_WINDOW_MS,
+    sent?: (batch: TaskBatch) => void,
   ) {
     this.#send = send;
     this.#windowMs = windowMs;
+    this.#sent = sent;
   }
 
   /** Deltas waiting for the window to close. */
@@ -58,8 +65,15 @@ export class TaskDeltas {
       this.#timer = undefined;
     }
     const pending = this.#pending;
+    if (pending.size === 0) return;
     this.#pending = new Map();
-    for (const [id, list] of pending) this.#send(id, list.length === 1 ? list[0] : coalesce(list));
+    const batch: [string, Record<string, unknown>][] = [];
+    for (const [id, list] of pending) {
+      const body = list.length === 1 ? list[0] : coalesce(list);
+      this.#send(id, body);
+      batch.push([id, body]);
+    }
+    this.#sent?.(batch);
   }
 }
 

@@ -39,7 +39,8 @@ import type { SchedulerCore } from "./core.ts";
 import type { Intake } from "./intake.ts";
 import type { Lease, LeaseValue } from "./lease.ts";
 import { StoredIds } from "./stored_ids.ts";
-import { TaskDeltas } from "./task_deltas.ts";
+import { DELTA_WINDOW_MS, TaskDeltas } from "./task_deltas.ts";
+import type { LocalTaskFeed } from "../monitor/local_feed.ts";
 
 /** Messages of the scheduler actor. */
 export type SchedulerMsg =
@@ -147,6 +148,8 @@ export interface SchedulerDeps {
   seals: { sealer: Sealer; opener: Opener };
   /** Signs the results it stores; checks a result it finds already stored. */
   results: { signer: ResultSigner; verifier: ResultVerifier };
+  /** The monitor in this process, if one runs: it takes this leader's task deltas in process. */
+  localTasks?: LocalTaskFeed;
 }
 
 export interface NodeInfo {
@@ -242,8 +245,11 @@ export function makeKit(deps: SchedulerDeps): Kit {
     transport.publish(subject, body, { headers: deps.seals.sealer.seal(subject, body) });
   // Task deltas wait up to a window; what the leader then says on monitor.scheduler (a node
   // lost, the tasks it requeued) must not overtake the task transitions that came before it.
-  const taskDeltas = new TaskDeltas((id, body) =>
-    transport.publish(subj.monitorTask(id), encoder.encode(JSON.stringify(body)))
+  // The monitor in this process takes them as they are (local_feed.ts), not back through NATS.
+  const taskDeltas = new TaskDeltas(
+    (id, body) => transport.publish(subj.monitorTask(id), encoder.encode(JSON.stringify(body))),
+    DELTA_WINDOW_MS,
+    deps.localTasks && ((batch) => deps.localTasks!.deliver(batch)),
   );
   return {
     deps,
