@@ -19,6 +19,7 @@ import type {
 import type { CoreParts } from "./core_parts.ts";
 import { type DependantSettler, settleDependants } from "./deps.ts";
 import type { TaskEntry } from "./task_table.ts";
+import { isoTime } from "./iso_time.ts";
 
 /** The backoff between attempts. */
 export interface RetryPolicy {
@@ -241,10 +242,10 @@ export class Lifecycle implements DependantSettler {
       attempts: e.attempts,
       durationMs: now - e.submittedAt,
       worker: e.worker || undefined,
-      finishedAt: new Date(now).toISOString(),
-      submittedAt: new Date(e.submittedAt).toISOString(),
+      finishedAt: isoTime(now),
+      submittedAt: isoTime(e.submittedAt),
     };
-    if (e.startedAt) result.startedAt = new Date(e.startedAt).toISOString();
+    if (e.startedAt) result.startedAt = isoTime(e.startedAt);
     if (fields.result !== undefined) result.result = fields.result;
     if (fields.error) result.error = fields.error;
     // A success's attempts are of no interest, unless it was retried by hand.
