@@ -10,7 +10,12 @@
  *
  * ```
  * deno run -A bench/profile.ts [--tasks 50000] [--batch 0] [--out /tmp/node.cpuprofile] [--top 25]
+ * deno run -A bench/profile.ts --alloc [--tasks 50000]
  * ```
+ *
+ * `--alloc` samples allocations instead (the inspector's sampling heap
+ * profiler, garbage included) and prints the bytes allocated per task by
+ * function: what the young-generation collections have to deal with.
  *
  * @module
  */
@@ -100,9 +105,45 @@ export function categoryOf(frame: ProfileNode["callFrame"]): string {
   return url;
 }
 
+interface HeapNode {
+  callFrame: ProfileNode["callFrame"];
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Bytes allocated per task by function and by file, from a sampling heap profile. */
+function printAllocations(head: HeapNode, tasks: number, top: number): void {
+  const fns = new Map<string, number>();
+  const cats = new Map<string, number>();
+  let total = 0;
+  const walk = (n: HeapNode) => {
+    if (n.selfSize > 0) {
+      const cat = categoryOf(n.callFrame);
+      const fn = `${n.callFrame.functionName || "(anonymous)"} ${cat}:${
+        n.callFrame.lineNumber + 1
+      }`;
+      fns.set(fn, (fns.get(fn) ?? 0) + n.selfSize);
+      cats.set(cat, (cats.get(cat) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c);
+  };
+  walk(head);
+  const per = (b: number) => Math.round(b / tasks).toString().padStart(8);
+  console.log(`bytes allocated per task (sampled): ${per(total)}`);
+  console.log("\nby file or library");
+  for (const [k, b] of [...cats].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`  ${per(b)}  ${k}`);
+  }
+  console.log("\nby function");
+  for (const [k, b] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`  ${per(b)}  ${k}`);
+  }
+}
+
 /** Run, profile, print. */
 export async function run(
-  o: { tasks: number; batch: number; out: string; top: number },
+  o: { tasks: number; batch: number; out: string; top: number; alloc?: boolean },
 ): Promise<void> {
   await using server = await TestServer.start();
   const port = freePort();
@@ -117,6 +158,21 @@ export async function run(
     const send = (tag: string, n: number) => echoBurst(client, tag, n, Math.max(1, o.batch));
     await send("warm-", Math.min(20_000, o.tasks));
     const inspector = await Inspector.open(port);
+    if (o.alloc) {
+      await inspector.send("HeapProfiler.enable");
+      await inspector.send("HeapProfiler.startSampling", {
+        samplingInterval: 4_096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+      await send("a-", o.tasks);
+      const { profile } = await inspector.send("HeapProfiler.stopSampling") as unknown as {
+        profile: { head: HeapNode };
+      };
+      inspector.close();
+      printAllocations(profile.head, o.tasks, o.top);
+      return;
+    }
     await inspector.send("Profiler.enable");
     await inspector.send("Profiler.setSamplingInterval", { interval: 200 });
     const natsBefore = await cpuMicros(server.pid);
@@ -179,6 +235,7 @@ if (import.meta.main) {
       batch: { type: "string", default: "0" },
       out: { type: "string", default: "/tmp/node.cpuprofile" },
       top: { type: "string", default: "25" },
+      alloc: { type: "boolean", default: false },
     },
   });
   await run({
@@ -186,5 +243,6 @@ if (import.meta.main) {
     batch: Number(values.batch),
     out: values.out!,
     top: Number(values.top),
+    alloc: values.alloc,
   });
 }

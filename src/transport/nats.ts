@@ -79,8 +79,12 @@ function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
   if (!h) return undefined;
   const v = h.get(name);
   if (v) return v;
+  // Another spelling of the name? Only names of the same length are lowered and compared:
+  // most look-ups are of a header the message does not have, once per message.
   const lower = name.toLowerCase();
-  for (const k of h.keys()) if (k.toLowerCase() === lower) return h.get(k);
+  for (const k of h.keys()) {
+    if (k.length === name.length && k.toLowerCase() === lower) return h.get(k);
+  }
   return undefined;
 }
 
