@@ -63,7 +63,9 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
   const kit = makeKit(deps);
   const { transport, subj, config, current, emit, sendToNode, publishScheduler } = kit;
   const { check, unpark, admit, rejectNow, publishResult, publishRejection } = submissions(kit);
-  const { becomeLeader, stepDown, pause, resume, fenceIfLost } = leadership(kit);
+  const { becomeLeader, stepDown, pause, resume, fenceIfLost, listStoredIdsOnce } = leadership(
+    kit,
+  );
   const { replyJson, authRequest, authOnly, replyError, replyCancel, replyDone } = requests(kit);
   const ops = operator(kit);
   const capacity = new Capacity(kit); // full streams and storage, reported on monitor.scheduler
@@ -229,6 +231,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         case "sync.done":
           if (state.core && msg.epoch === state.epoch && !state.paused) {
             state.core.resume();
+            listStoredIdsOnce(ctx, state.epoch);
             publishScheduler(state, {
               role: "leader",
               epoch: state.epoch,
