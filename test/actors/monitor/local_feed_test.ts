@@ -26,10 +26,11 @@ function ran(id: string): Record<string, unknown> {
 }
 
 /** A monitor on the memory transport with a feed from "this process's scheduler". */
-async function world() {
+async function world(o: { leadingAtStart?: boolean } = {}) {
   const broker = new MemoryBroker();
   const t: MemoryTransport = broker.connect();
   const feed = new LocalTaskFeed();
+  if (o.leadingAtStart) feed.setLeading(true);
   const hub = new MonitorHub();
   const h = new Harness();
   await h.start({
@@ -107,27 +108,13 @@ Deno.test("local feed - deltas the NATS subscription queued before leading began
 });
 
 Deno.test("local feed - a monitor started while the scheduler here leads does not follow monitor.task.*", async () => {
-  const broker = new MemoryBroker();
-  const t = broker.connect();
-  const feed = new LocalTaskFeed();
-  feed.setLeading(true);
-  const hub = new MonitorHub();
-  const h = new Harness();
-  await h.start({
-    kind: "supervisor",
-    id: "root",
-    children: [{
-      kind: "actor",
-      id: "monitor",
-      behavior: monitorBehavior({ node: "n", transport: t, subjects: subj, hub, localTasks: feed }),
-    }],
-  });
+  const w = await world({ leadingAtStart: true });
   try {
-    t.publish(subj.monitorTask("y"), encoder.encode(JSON.stringify(ran("y"))));
-    feed.deliver([["y", ran("y")]]);
-    await t.request(subj.monitorSnapshot, encoder.encode("{}"), { timeoutMs: 2_000 });
-    assert.equal(hub.fold.finished.get(["echo", "succeeded"]), 1);
+    w.publish("y", ran("y"));
+    w.feed.deliver([["y", ran("y")]]);
+    await w.settled();
+    assert.equal(w.succeeded(), 1);
   } finally {
-    await h.system.stop();
+    await w.stop();
   }
 });
