@@ -27,7 +27,7 @@ import { type Alert, type FoldKind, MonitorFold } from "./view.ts";
 /** Messages of the monitor. */
 export type MonitorMsg =
   | { type: "delta"; kind: FoldKind; id: string; data: Uint8Array; gen?: number }
-  | { type: "local.leading"; on: boolean }
+  | { type: "local.leading" }
   | { type: "local.tasks"; batch: TaskBatch }
   | { type: "node.snapshot"; id: string; snap: Record<string, unknown> | null }
   | { type: "snapshot.request"; msg: InMsg }
@@ -98,6 +98,17 @@ export function monitorBehavior(
     s.taskGen++;
   }
 
+  /**
+   * Follow `monitor.task.*` exactly while no scheduler here leads, as the feed
+   * says now. Checked at every message, not only at the scheduler's word
+   * (`local.leading`), which a flooded mailbox may drop.
+   */
+  function reconcile(s: State, send: (m: MonitorMsg) => void): void {
+    const leading = deps.localTasks?.leading === true;
+    if (leading && s.taskSub) unfollowTasks(s);
+    else if (!leading && !s.taskSub) followTasks(s, send);
+  }
+
   return {
     init(ctx) {
       const fold = new MonitorFold({
@@ -130,11 +141,11 @@ export function monitorBehavior(
       }
       if (deps.localTasks) {
         s.stopFeed = deps.localTasks.listen({
-          leading: (on) => ctx.self.send({ type: "local.leading", on }),
+          leading: () => ctx.self.send({ type: "local.leading" }),
           batch: (batch) => ctx.self.send({ type: "local.tasks", batch }),
         });
       }
-      if (!deps.localTasks?.leading) followTasks(s, ctx.self.send.bind(ctx.self));
+      reconcile(s, ctx.self.send.bind(ctx.self));
       s.subs.push(transport.subscribe(`${progressPrefix}*`, follow("progress", progressPrefix)));
       s.subs.push(
         transport.subscribe(
@@ -146,14 +157,13 @@ export function monitorBehavior(
       return s;
     },
     receive(s, msg, ctx) {
+      if (deps.localTasks) reconcile(s, ctx.self.send.bind(ctx.self));
       switch (msg.type) {
         case "local.tasks":
           for (const [id, body] of msg.batch) s.fold.apply("task", id, body);
           if (ctx.clock.now() - s.fold.lastTick >= 1_000) s.fold.tick();
           return s;
-        case "local.leading":
-          if (msg.on) unfollowTasks(s);
-          else if (!s.taskSub) followTasks(s, ctx.self.send.bind(ctx.self));
+        case "local.leading": // reconciled above
           return s;
         case "delta": {
           // Queued by a task subscription that has ended since: the scheduler here leads now.

@@ -104,7 +104,11 @@ export function leadership(kit: Kit): Leadership {
         ctx.log.info("stored results listed", { epoch, listed, ms: ctx.clock.now() - t0 });
       },
       (err) => {
-        if (current.lease?.epoch !== epoch || !current.lease.leading) return;
+        // Given up: a later dispatch of this term (after a pause) lists again.
+        const giveUp = () => {
+          if (listedFor === epoch) listedFor = 0;
+        };
+        if (current.lease?.epoch !== epoch || !current.lease.leading) return giveUp();
         ctx.log.warn("listing stored results failed; every submission is looked up meanwhile", {
           epoch,
           error: String(err),
@@ -112,7 +116,7 @@ export function leadership(kit: Kit): Leadership {
         retryLater(ctx, attempt, () => {
           if (current.lease?.epoch === epoch && current.lease.leading) {
             listStoredIds(ctx, epoch, attempt + 1);
-          }
+          } else giveUp();
         });
       },
     );

@@ -201,6 +201,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           };
           // The monitor here takes this term's task deltas in process from its first one.
           deps.localTasks?.setLeading(true);
+          // This term's filter of stored ids: listed once it dispatches, with what it stores.
+          kit.storedIds.reset();
           const core = new SchedulerCore({
             clock: ctx.clock,
             effects: effects(ctx, next),
@@ -592,6 +594,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     async postStop(state) {
       kit.taskDeltas.flush();
       deps.localTasks?.setLeading(false);
+      kit.storedIds.reset(); // the kit outlives a restart: no term's filter is trusted after it
       if (deps.directory.term) deps.directory.setTerm(null);
       await state.lease?.stop();
       void state.consumer?.stop().catch(() => {});
@@ -601,6 +604,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
     async preRestart(state) {
       kit.taskDeltas.flush();
       deps.localTasks?.setLeading(false);
+      kit.storedIds.reset(); // the kit outlives a restart: no term's filter is trusted after it
       if (deps.directory.term) deps.directory.setTerm(null);
       await state.lease?.stop();
       void state.consumer?.stop().catch(() => {});

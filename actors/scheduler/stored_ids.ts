@@ -25,7 +25,11 @@ export class StoredIds {
   #filter = new IdFilter();
   #complete = false;
   #generation = 0;
-  /** Ids added while a listing is under way, for the filter it builds. */
+  /**
+   * Ids added since the term began and until its listing completes, for the
+   * filter the listing builds (the listing starts only when the term
+   * dispatches, and a failed one is tried again).
+   */
   #during: string[] | null = null;
 
   /** Is the listing of the current term complete (a "no" can be trusted)? */
@@ -52,31 +56,33 @@ export class StoredIds {
   async rebuild(transport: Transport, stream: string, prefix: string): Promise<number> {
     const generation = ++this.#generation;
     this.#complete = false;
-    const during: string[] = [];
-    this.#during = during;
-    try {
-      const info = await transport.streamInfo(stream);
-      if (generation !== this.#generation) return 0;
-      // Room for twice what is stored at ~1% false positives; a full filter grows a layer.
-      const filter = new IdFilter(Math.max(65_536, info.messages * 2));
-      for (const id of during) filter.add(id);
-      this.#filter = filter;
-      const listed = await transport.forEachSubject(
-        stream,
-        `${prefix}>`,
-        (subject) => filter.add(subject.slice(prefix.length)),
-      );
-      if (generation === this.#generation) this.#complete = true;
-      return listed;
-    } finally {
-      if (this.#during === during) this.#during = null;
+    const during = this.#during ??= [];
+    const info = await transport.streamInfo(stream);
+    if (generation !== this.#generation) return 0;
+    // Room for twice what is stored at ~1% false positives; a full filter grows a layer.
+    const filter = new IdFilter(Math.max(65_536, info.messages * 2));
+    for (const id of during) filter.add(id);
+    this.#filter = filter;
+    const listed = await transport.forEachSubject(
+      stream,
+      `${prefix}>`,
+      (subject) => filter.add(subject.slice(prefix.length)),
+    );
+    if (generation === this.#generation) {
+      this.#complete = true;
+      this.#during = null; // from now on an id added goes into the complete filter alone
     }
+    return listed;
   }
 
-  /** The term ended: nothing is trusted until the next rebuild completes. */
+  /**
+   * A term begins or ended: nothing is trusted until the next rebuild
+   * completes, and every id added from now on goes into it.
+   */
   reset(): void {
     this.#generation++;
     this.#complete = false;
     this.#filter = new IdFilter();
+    this.#during = [];
   }
 }

@@ -26,7 +26,7 @@ function ran(id: string): Record<string, unknown> {
 }
 
 /** A monitor on the memory transport with a feed from "this process's scheduler". */
-async function world(o: { leadingAtStart?: boolean } = {}) {
+async function world(o: { leadingAtStart?: boolean; mailbox?: number } = {}) {
   const broker = new MemoryBroker();
   const t: MemoryTransport = broker.connect();
   const feed = new LocalTaskFeed();
@@ -39,6 +39,8 @@ async function world(o: { leadingAtStart?: boolean } = {}) {
     children: [{
       kind: "actor",
       id: "monitor",
+      // As in a node: under a flood the oldest messages go.
+      mailbox: { capacity: o.mailbox ?? 100_000, overflow: "drop-oldest" },
       behavior: monitorBehavior({ node: "n", transport: t, subjects: subj, hub, localTasks: feed }),
     }],
   });
@@ -114,6 +116,27 @@ Deno.test("local feed - a monitor started while the scheduler here leads does no
     w.feed.deliver([["y", ran("y")]]);
     await w.settled();
     assert.equal(w.succeeded(), 1);
+  } finally {
+    await w.stop();
+  }
+});
+
+Deno.test("local feed - the leader's word dropped by a flooded mailbox: the monitor still follows monitor.task.* once it stops leading", async () => {
+  const w = await world({ mailbox: 4 });
+  try {
+    w.feed.setLeading(true);
+    await w.settled();
+    // A flood of node deltas (delivered on the next microtasks, before the monitor runs) pushes
+    // out the leader's last window and its word that it stopped leading.
+    for (let i = 0; i < 8; i++) {
+      w.t.publish(subj.monitorWorker(`n${i}`), encoder.encode(JSON.stringify({ seq: 1 })));
+    }
+    w.feed.deliver([["l1", ran("l1")]]);
+    w.feed.setLeading(false);
+    await w.settled();
+    w.publish("remote", ran("remote")); // the next leader, elsewhere
+    await w.settled();
+    assert.equal(w.hub.fold.tasks.get("remote")?.state, "succeeded");
   } finally {
     await w.stop();
   }

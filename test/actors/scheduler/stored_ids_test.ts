@@ -61,3 +61,16 @@ Deno.test("stored ids - a rebuild started later makes an earlier one moot", asyn
   await ids.rebuild(transport, subj.resultsStream, subj.outcome(""));
   assert.equal(ids.complete, true);
 });
+
+Deno.test("stored ids - ids stored after the term began and before its listing, or while a failed one ran, are kept", async () => {
+  const { subj, transport, ids } = await setup();
+  ids.reset(); // the term begins
+  ids.add("before-listing"); // stored during the sync, before the term dispatches
+  await assert.rejects(ids.rebuild(transport, "NO_SUCH_STREAM", subj.outcome("")));
+  ids.add("after-a-failed-listing");
+  await ids.rebuild(transport, subj.resultsStream, subj.outcome(""));
+  assert.equal(ids.complete, true);
+  assert.equal(ids.mayHave("before-listing"), true);
+  assert.equal(ids.mayHave("after-a-failed-listing"), true);
+  assert.equal(ids.mayHave("old-7"), true);
+});
