@@ -9,9 +9,9 @@
  * The leader says when it starts and stops leading ({@link setLeading}), and
  * hands over each window of deltas as it publishes it ({@link deliver}). The
  * monitor follows `monitor.task.*` over NATS only while no scheduler here
- * leads, so it folds each transition once. It reads {@link leading} at every
- * message it handles (the leader's word to it is only a nudge: a flooded
- * mailbox drops its oldest messages):
+ * leads, so it folds each transition once. It follows the leader's words in
+ * order, and checks {@link leading} once a second as well: a flooded mailbox
+ * drops its oldest messages, and a word among them.
  *
  * - *Leading starts*: the leader says so before its first delta. The monitor
  *   then stops following; task deltas the old subscription still queued in its
@@ -29,8 +29,8 @@ export type TaskBatch = readonly (readonly [id: string, body: Record<string, unk
 
 /** What the monitor hears from the leader in this process. */
 export interface LocalTaskListener {
-  /** The scheduler here started or stopped leading: read {@link LocalTaskFeed.leading}. */
-  leading(): void;
+  /** The scheduler here started (`true`) or stopped leading. */
+  leading(on: boolean): void;
   batch(batch: TaskBatch): void;
 }
 
@@ -48,7 +48,7 @@ export class LocalTaskFeed {
   setLeading(on: boolean): void {
     if (on === this.#leading) return;
     this.#leading = on;
-    this.#listener?.leading();
+    this.#listener?.leading(on);
   }
 
   /** A window of task deltas, as published. Ignored when not leading. */

@@ -14,6 +14,7 @@
  */
 
 import type {
+  ActorContext,
   Behavior,
   InMsg,
   Subjects,
@@ -27,7 +28,7 @@ import { type Alert, type FoldKind, MonitorFold } from "./view.ts";
 /** Messages of the monitor. */
 export type MonitorMsg =
   | { type: "delta"; kind: FoldKind; id: string; data: Uint8Array; gen?: number }
-  | { type: "local.leading" }
+  | { type: "local.leading"; on: boolean }
   | { type: "local.tasks"; batch: TaskBatch }
   | { type: "node.snapshot"; id: string; snap: Record<string, unknown> | null }
   | { type: "snapshot.request"; msg: InMsg }
@@ -100,13 +101,23 @@ export function monitorBehavior(
 
   /**
    * Follow `monitor.task.*` exactly while no scheduler here leads, as the feed
-   * says now. Checked at every message, not only at the scheduler's word
-   * (`local.leading`), which a flooded mailbox may drop.
+   * says now. The scheduler's words (`local.leading`) are followed in order;
+   * this repairs, within a second, one that a flooded mailbox dropped.
    */
   function reconcile(s: State, send: (m: MonitorMsg) => void): void {
     const leading = deps.localTasks?.leading === true;
     if (leading && s.taskSub) unfollowTasks(s);
     else if (!leading && !s.taskSub) followTasks(s, send);
+  }
+
+  /** Once a second, whichever message comes (a flood may drop the tick itself). */
+  function maybeTick(
+    s: State,
+    ctx: ActorContext<MonitorMsg>,
+  ): void {
+    if (ctx.clock.now() - s.fold.lastTick < 1_000) return;
+    s.fold.tick();
+    reconcile(s, ctx.self.send.bind(ctx.self));
   }
 
   return {
@@ -141,7 +152,7 @@ export function monitorBehavior(
       }
       if (deps.localTasks) {
         s.stopFeed = deps.localTasks.listen({
-          leading: () => ctx.self.send({ type: "local.leading" }),
+          leading: (on) => ctx.self.send({ type: "local.leading", on }),
           batch: (batch) => ctx.self.send({ type: "local.tasks", batch }),
         });
       }
@@ -157,13 +168,15 @@ export function monitorBehavior(
       return s;
     },
     receive(s, msg, ctx) {
-      if (deps.localTasks) reconcile(s, ctx.self.send.bind(ctx.self));
       switch (msg.type) {
         case "local.tasks":
           for (const [id, body] of msg.batch) s.fold.apply("task", id, body);
-          if (ctx.clock.now() - s.fold.lastTick >= 1_000) s.fold.tick();
+          maybeTick(s, ctx);
           return s;
-        case "local.leading": // reconciled above
+        case "local.leading":
+          // In order: what an ended subscription queued before this is dropped (see delta).
+          if (msg.on && s.taskSub) unfollowTasks(s);
+          else if (!msg.on && !s.taskSub) followTasks(s, ctx.self.send.bind(ctx.self));
           return s;
         case "delta": {
           // Queued by a task subscription that has ended since: the scheduler here leads now.
@@ -178,7 +191,7 @@ export function monitorBehavior(
             s.fold.apply(msg.kind, msg.id, d as Record<string, unknown>);
           }
           // Under a flood the mailbox drops its oldest messages, a tick among them: tick here too.
-          if (ctx.clock.now() - s.fold.lastTick >= 1_000) s.fold.tick();
+          maybeTick(s, ctx);
           return s;
         }
         case "node.snapshot":
@@ -200,6 +213,7 @@ export function monitorBehavior(
           return s;
         case "tick":
           if (ctx.clock.now() - s.fold.lastTick >= 900) s.fold.tick();
+          reconcile(s, ctx.self.send.bind(ctx.self));
           ctx.schedule(1_000, { type: "tick" });
           return s;
         default: {
