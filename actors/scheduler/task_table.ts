@@ -297,6 +297,12 @@ export class TaskTable {
    */
   #order: string[] = [];
   #oldest = 0;
+  /**
+   * Places in `#order` of ids forgotten since they were remembered, by id:
+   * each is the earliest place of its id still in the order, and eviction
+   * passes over it (the id, remembered again, is further on).
+   */
+  #stale = new Map<string, number>();
   /** Tasks held and not ended, by owner (the token's `sub`): for the per-user in-flight cap. */
   readonly #inFlight = new Map<string, number>();
   /** One shared requirement record per distinct (type, requires): tasks only point at it. */
@@ -337,7 +343,11 @@ export class TaskTable {
     if (!this.recent.has(id)) this.#order.push(id);
     this.recent.set(id, state);
     while (this.recent.size > this.#recentLimit && this.#oldest < this.#order.length) {
-      this.recent.delete(this.#order[this.#oldest++]);
+      const oldest = this.#order[this.#oldest++];
+      const stale = this.#stale.get(oldest);
+      if (stale === undefined) this.recent.delete(oldest);
+      else if (stale > 1) this.#stale.set(oldest, stale - 1);
+      else this.#stale.delete(oldest);
     }
     // Drop the evicted part of the order now and then: amortised O(1) a task.
     if (this.#oldest > 4_096 && this.#oldest * 2 > this.#order.length) {
@@ -348,7 +358,8 @@ export class TaskTable {
 
   /** Forget a finished id (a rejected one, so that it may be used again). */
   forget(id: string): void {
-    if (!this.tasks.has(id)) this.recent.delete(id);
+    if (this.tasks.has(id) || !this.recent.delete(id)) return;
+    this.#stale.set(id, (this.#stale.get(id) ?? 0) + 1);
   }
 
   /** Is this id active or recently finished? */

@@ -1,7 +1,8 @@
 /**
  * The task table's memory of finished ids (actors/scheduler/task_table.ts):
  * exactly the last `recentLimit` ids, oldest evicted first, forgotten ids
- * gone, and eviction that stays cheap however many ids went through.
+ * gone (and counted from their new place when remembered again), and
+ * eviction that stays cheap however many ids went through.
  */
 
 import assert from "node:assert/strict";
@@ -28,8 +29,6 @@ Deno.test("task table - recent holds the last N finished ids, whatever was forgo
           if (op === "remember") {
             if (!model.includes(key)) model.push(key);
             table.remember(key, "succeeded");
-            // The table may evict a re-remembered id earlier than the model (its first place in
-            // the order counts); never later, and never more than the limit.
             if (model.length > limit) model = model.slice(model.length - limit);
           } else {
             table.forget(key);
@@ -37,6 +36,8 @@ Deno.test("task table - recent holds the last N finished ids, whatever was forgo
           }
           assert.ok(table.recent.size <= limit);
           for (const k of table.recent.keys()) assert.ok(model.includes(k), `${k} should be gone`);
+          // Exactly the model: a forgotten id remembered again counts from its new place.
+          assert.deepEqual([...table.recent.keys()].sort(), [...model].sort());
         }
       },
     ),
@@ -55,4 +56,13 @@ Deno.test("task table - a million finished ids through a table of 100,000: the l
   // Evicting with the Map's first key took minutes here (up to 100 µs an id); this takes well
   // under a second. The bound is loose on purpose: it catches the quadratic case only.
   assert.ok(ms < 20_000, `${ms.toFixed(0)} ms for a million ids`);
+});
+
+Deno.test("task table - an id forgotten and remembered again counts from its new place", () => {
+  const table = new TaskTable(1);
+  table.remember("t-34", "succeeded");
+  table.forget("t-34"); // a rejected id, used again
+  table.remember("t-0", "succeeded");
+  table.remember("t-34", "succeeded");
+  assert.deepEqual([...table.recent.keys()], ["t-34"]);
 });
