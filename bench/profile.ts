@@ -111,34 +111,42 @@ interface HeapNode {
   children: HeapNode[];
 }
 
+/** Amounts (µs, bytes) summed by what they were spent in: a file or library, and a function. */
+class Tally {
+  readonly #cats = new Map<string, number>();
+  readonly #fns = new Map<string, number>();
+  total = 0;
+
+  add(frame: ProfileNode["callFrame"], cat: string, amount: number): void {
+    const fn = `${frame.functionName || "(anonymous)"} ${cat}:${frame.lineNumber + 1}`;
+    this.#cats.set(cat, (this.#cats.get(cat) ?? 0) + amount);
+    this.#fns.set(fn, (this.#fns.get(fn) ?? 0) + amount);
+    this.total += amount;
+  }
+
+  /** The `top` largest of each, under headings that start with `heading`. */
+  print(heading: string, per: (amount: number) => string, top: number): void {
+    const tables = [["by file or library", this.#cats], ["by function", this.#fns]] as const;
+    for (const [title, by] of tables) {
+      console.log(`\n${heading}${title}`);
+      for (const [k, n] of [...by].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+        console.log(`  ${per(n)}  ${k}`);
+      }
+    }
+  }
+}
+
 /** Bytes allocated per task by function and by file, from a sampling heap profile. */
 function printAllocations(head: HeapNode, tasks: number, top: number): void {
-  const fns = new Map<string, number>();
-  const cats = new Map<string, number>();
-  let total = 0;
+  const tally = new Tally();
   const walk = (n: HeapNode) => {
-    if (n.selfSize > 0) {
-      const cat = categoryOf(n.callFrame);
-      const fn = `${n.callFrame.functionName || "(anonymous)"} ${cat}:${
-        n.callFrame.lineNumber + 1
-      }`;
-      fns.set(fn, (fns.get(fn) ?? 0) + n.selfSize);
-      cats.set(cat, (cats.get(cat) ?? 0) + n.selfSize);
-      total += n.selfSize;
-    }
+    if (n.selfSize > 0) tally.add(n.callFrame, categoryOf(n.callFrame), n.selfSize);
     for (const c of n.children) walk(c);
   };
   walk(head);
   const per = (b: number) => Math.round(b / tasks).toString().padStart(8);
-  console.log(`bytes allocated per task (sampled): ${per(total)}`);
-  console.log("\nby file or library");
-  for (const [k, b] of [...cats].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    console.log(`  ${per(b)}  ${k}`);
-  }
-  console.log("\nby function");
-  for (const [k, b] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    console.log(`  ${per(b)}  ${k}`);
-  }
+  console.log(`bytes allocated per task (sampled): ${per(tally.total)}`);
+  tally.print("", per, top);
 }
 
 /** Run, profile, print. */
@@ -189,18 +197,11 @@ export async function run(
 
     // Self time per sample's leaf, by category and by function.
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-    const cats = new Map<string, number>();
-    const fns = new Map<string, number>();
-    let total = 0;
+    const tally = new Tally();
     for (let i = 0; i < profile.samples.length; i++) {
-      const dt = profile.timeDeltas[i] ?? 0;
       const frame = byId.get(profile.samples[i])!.callFrame;
       const cat = categoryOf(frame);
-      if (cat === "(idle)") continue;
-      total += dt;
-      cats.set(cat, (cats.get(cat) ?? 0) + dt);
-      const fn = `${frame.functionName || "(anonymous)"} ${cat}:${frame.lineNumber + 1}`;
-      fns.set(fn, (fns.get(fn) ?? 0) + dt);
+      if (cat !== "(idle)") tally.add(frame, cat, profile.timeDeltas[i] ?? 0);
     }
     const per = (us: number) => (us / o.tasks).toFixed(2).padStart(8);
     console.log(
@@ -210,17 +211,10 @@ export async function run(
     );
     console.log(
       `CPU µs per task: node process ${per(nodeCpu)} (all threads), its JS thread ${
-        per(total)
+        per(tally.total)
       } (sampled), nats-server ${per(natsCpu)}`,
     );
-    console.log("\nJS thread µs per task, by file or library");
-    for (const [cat, us] of [...cats].sort((a, b) => b[1] - a[1]).slice(0, o.top)) {
-      console.log(`  ${per(us)}  ${cat}`);
-    }
-    console.log("\nJS thread µs per task, by function");
-    for (const [fn, us] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, o.top)) {
-      console.log(`  ${per(us)}  ${fn}`);
-    }
+    tally.print("JS thread µs per task, ", per, o.top);
     console.log(`\nprofile written to ${o.out}`);
   } finally {
     node.kill("SIGTERM");

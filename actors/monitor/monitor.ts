@@ -100,21 +100,21 @@ export function monitorBehavior(
   }
 
   /**
-   * Follow `monitor.task.*` exactly while no scheduler here leads, as the feed
-   * says now. The scheduler's words (`local.leading`) are followed in order;
-   * this repairs, within a second, one that a flooded mailbox dropped.
+   * Follow `monitor.task.*` exactly while no scheduler here leads: as the
+   * scheduler's word (`local.leading`) said, in order, or as the feed says
+   * now, which repairs within a second a word that a flooded mailbox dropped.
    */
-  function reconcile(s: State, send: (m: MonitorMsg) => void): void {
-    const leading = deps.localTasks?.leading === true;
+  function reconcile(
+    s: State,
+    send: (m: MonitorMsg) => void,
+    leading = deps.localTasks?.leading === true,
+  ): void {
     if (leading && s.taskSub) unfollowTasks(s);
     else if (!leading && !s.taskSub) followTasks(s, send);
   }
 
   /** Once a second, whichever message comes (a flood may drop the tick itself). */
-  function maybeTick(
-    s: State,
-    ctx: ActorContext<MonitorMsg>,
-  ): void {
+  function maybeTick(s: State, ctx: ActorContext<MonitorMsg>): void {
     if (ctx.clock.now() - s.fold.lastTick < 1_000) return;
     s.fold.tick();
     reconcile(s, ctx.self.send.bind(ctx.self));
@@ -175,8 +175,7 @@ export function monitorBehavior(
           return s;
         case "local.leading":
           // In order: what an ended subscription queued before this is dropped (see delta).
-          if (msg.on && s.taskSub) unfollowTasks(s);
-          else if (!msg.on && !s.taskSub) followTasks(s, ctx.self.send.bind(ctx.self));
+          reconcile(s, ctx.self.send.bind(ctx.self), msg.on);
           return s;
         case "delta": {
           // Queued by a task subscription that has ended since: the scheduler here leads now.

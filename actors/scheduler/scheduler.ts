@@ -591,25 +591,19 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
       }
     },
 
-    async postStop(state) {
-      kit.taskDeltas.flush();
-      deps.localTasks?.setLeading(false);
-      kit.storedIds.reset(); // the kit outlives a restart: no term's filter is trusted after it
-      if (deps.directory.term) deps.directory.setTerm(null);
-      await state.lease?.stop();
-      void state.consumer?.stop().catch(() => {});
-      for (const s of state.subs) s.unsubscribe();
-      state.ticker?.cancel();
-    },
-    async preRestart(state) {
-      kit.taskDeltas.flush();
-      deps.localTasks?.setLeading(false);
-      kit.storedIds.reset(); // the kit outlives a restart: no term's filter is trusted after it
-      if (deps.directory.term) deps.directory.setTerm(null);
-      await state.lease?.stop();
-      void state.consumer?.stop().catch(() => {});
-      for (const s of state.subs) s.unsubscribe();
-      state.ticker?.cancel();
-    },
+    postStop: release,
+    preRestart: release,
   };
+
+  /** Stopped or about to restart: what this incarnation said goes out, and it lets go of all. */
+  async function release(state: State): Promise<void> {
+    kit.taskDeltas.flush();
+    deps.localTasks?.setLeading(false);
+    kit.storedIds.reset(); // the kit outlives a restart: no term's filter is trusted after it
+    if (deps.directory.term) deps.directory.setTerm(null);
+    await state.lease?.stop();
+    void state.consumer?.stop().catch(() => {});
+    for (const s of state.subs) s.unsubscribe();
+    state.ticker?.cancel();
+  }
 }
