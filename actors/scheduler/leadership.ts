@@ -86,9 +86,10 @@ export function leadership(kit: Kit): Leadership {
 
   /**
    * List the ids with a stored result, once a term, in the background;
-   * until that completes, every submission is looked up. Called when the term dispatches (sync.done), not when it starts: parsing
-   * the pages of a large `RESULTS` (150,000 subjects: about 0.5 s) while the
-   * term was set up held back its first dispatch by as long.
+   * until that completes, every submission is looked up. Called when the
+   * term dispatches (sync.done), not when it starts: parsing the pages of a
+   * large `RESULTS` (150,000 subjects: about 0.5 s) while the term was set
+   * up held back its first dispatch by as long.
    */
   function listStoredIdsOnce(ctx: ActorContext<SchedulerMsg>, epoch: number): void {
     if (listedFor === epoch) return;
