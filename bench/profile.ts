@@ -11,11 +11,16 @@
  * ```
  * deno run -A bench/profile.ts [--tasks 50000] [--batch 0] [--out /tmp/node.cpuprofile] [--top 25]
  * deno run -A bench/profile.ts --alloc [--tasks 50000]
+ * deno run -A bench/profile.ts --survivors [--tasks 50000]
  * ```
  *
  * `--alloc` samples allocations instead (the inspector's sampling heap
  * profiler, garbage included) and prints the bytes allocated per task by
  * function: what the young-generation collections have to deal with.
+ * `--survivors` keeps only what outlived a young-generation collection (what
+ * is still alive, and what a full collection took later): the bytes per task
+ * that were promoted to the old generation, by the function that allocated
+ * them.
  *
  * @module
  */
@@ -137,7 +142,7 @@ class Tally {
 }
 
 /** Bytes allocated per task by function and by file, from a sampling heap profile. */
-function printAllocations(head: HeapNode, tasks: number, top: number): void {
+function printAllocations(head: HeapNode, tasks: number, top: number, what: string): void {
   const tally = new Tally();
   const walk = (n: HeapNode) => {
     if (n.selfSize > 0) tally.add(n.callFrame, categoryOf(n.callFrame), n.selfSize);
@@ -145,13 +150,20 @@ function printAllocations(head: HeapNode, tasks: number, top: number): void {
   };
   walk(head);
   const per = (b: number) => Math.round(b / tasks).toString().padStart(8);
-  console.log(`bytes allocated per task (sampled): ${per(tally.total)}`);
+  console.log(`bytes ${what} per task (sampled): ${per(tally.total)}`);
   tally.print("", per, top);
 }
 
 /** Run, profile, print. */
 export async function run(
-  o: { tasks: number; batch: number; out: string; top: number; alloc?: boolean },
+  o: {
+    tasks: number;
+    batch: number;
+    out: string;
+    top: number;
+    alloc?: boolean;
+    survivors?: boolean;
+  },
 ): Promise<void> {
   await using server = await TestServer.start();
   const port = freePort();
@@ -166,19 +178,24 @@ export async function run(
     const send = (tag: string, n: number) => echoBurst(client, tag, n, Math.max(1, o.batch));
     await send("warm-", Math.min(20_000, o.tasks));
     const inspector = await Inspector.open(port);
-    if (o.alloc) {
+    if (o.alloc || o.survivors) {
       await inspector.send("HeapProfiler.enable");
       await inspector.send("HeapProfiler.startSampling", {
         samplingInterval: 4_096,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: !o.survivors,
       });
       await send("a-", o.tasks);
       const { profile } = await inspector.send("HeapProfiler.stopSampling") as unknown as {
         profile: { head: HeapNode };
       };
       inspector.close();
-      printAllocations(profile.head, o.tasks, o.top);
+      printAllocations(
+        profile.head,
+        o.tasks,
+        o.top,
+        o.survivors ? "outliving a young collection" : "allocated",
+      );
       return;
     }
     await inspector.send("Profiler.enable");
@@ -230,6 +247,7 @@ if (import.meta.main) {
       out: { type: "string", default: "/tmp/node.cpuprofile" },
       top: { type: "string", default: "25" },
       alloc: { type: "boolean", default: false },
+      survivors: { type: "boolean", default: false },
     },
   });
   await run({
@@ -238,5 +256,6 @@ if (import.meta.main) {
     out: values.out!,
     top: Number(values.top),
     alloc: values.alloc,
+    survivors: values.survivors,
   });
 }

@@ -35,6 +35,7 @@ import {
 } from "../../src/internal_mod.ts";
 import type { LocalDirectory } from "../directory.ts";
 import { CpuSampler, memoryUsed } from "./metrics.ts";
+import { MinuteCount } from "./minute_count.ts";
 import type { WorkerPool } from "./pool.ts";
 import type { WorkerMsg } from "./worker.ts";
 
@@ -75,8 +76,10 @@ interface NodeState {
   epoch: number;
   /** What runs here, by dispatch: for a new leader's sync. */
   running: Map<number, RunningTask>;
-  /** Outcomes not yet acknowledged by the leader, by dispatch. */
-  outbox: Map<number, Report>;
+  /** Outcomes not yet acknowledged by the leader, by dispatch, with the beat they came in. */
+  outbox: Map<number, { report: Report; beat: number }>;
+  /** Heartbeats so far. */
+  beats: number;
   batch: Report[];
   flushTimer: TimerHandle | null;
   heartbeat: TimerHandle | null;
@@ -85,8 +88,10 @@ interface NodeState {
   lastBeat: number;
   succeeded: number;
   failed: number;
-  failures: number[];
-  successes: number[];
+  /** Failed attempts of the last minute, for the health score. */
+  failures: MinuteCount;
+  /** Successes of the last minute, for the health score. */
+  successes: MinuteCount;
   draining: Drain | null;
   /** Drained and gone: refuse everything. */
   left: boolean;
@@ -127,9 +132,8 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
     });
 
   const status = (s: NodeState, now: number, state: NodeStatus["state"]): NodeStatus => {
-    const minute = now - 60_000;
-    while (s.failures.length && s.failures[0] < minute) s.failures.shift();
-    while (s.successes.length && s.successes[0] < minute) s.successes.shift();
+    const recentFailures = s.failures.total(now);
+    const recentTasks = s.successes.total(now);
     const cpuLoad = s.cpu.sample();
     const processing = s.running.size;
     return {
@@ -147,12 +151,12 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
       health: healthScore({
         cpuLoad,
         utilisation: concurrency ? processing / concurrency : 0,
-        recentFailures: s.failures.length,
-        recentTasks: s.successes.length,
+        recentFailures,
+        recentTasks,
         heartbeatAgeMs: s.lastBeat ? now - s.lastBeat : 0,
         heartbeatMs: deps.heartbeatMs,
       }),
-      recentFailures: s.failures.length,
+      recentFailures,
       tasksSucceeded: s.succeeded,
       tasksFailed: s.failed,
       rejectedMessages: s.rejected,
@@ -190,6 +194,7 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
         epoch: 0,
         running: new Map(),
         outbox: new Map(),
+        beats: 0,
         batch: [],
         flushTimer: null,
         heartbeat: null,
@@ -198,8 +203,8 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
         lastBeat: 0,
         succeeded: 0,
         failed: 0,
-        failures: [],
-        successes: [],
+        failures: new MinuteCount(),
+        successes: new MinuteCount(),
         draining: null,
         left: false,
         subs: [],
@@ -287,7 +292,7 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
               node: deps.node,
               incarnation: s.incarnation,
               epoch: s.epoch,
-              reports: [...s.outbox.values()],
+              reports: [...s.outbox.values()].map((o) => o.report),
             });
           }
           return s;
@@ -327,15 +332,15 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
               const t = ctx.clock.now();
               if (r.outcome === "succeeded") {
                 s.succeeded++;
-                s.successes.push(t);
+                s.successes.add(t);
               } else if (r.outcome !== "cancelled") {
                 // A cancel is the user's doing, not a failure of this node: no mark on its health.
                 s.failed++;
-                s.failures.push(t);
+                s.failures.add(t);
               }
             }
             if (s.draining && r.kind === "refused") s.draining.handedBack.push(r.id);
-            s.outbox.set(r.dispatch, r);
+            s.outbox.set(r.dispatch, { report: r, beat: s.beats });
           }
           queue(s, r, ctx.self);
           return s;
@@ -370,8 +375,11 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
         case "heartbeat": {
           const now = ctx.clock.now();
           publishStatus(s, now);
-          // Outcomes still unacknowledged after a beat: send them again (reports are idempotent).
-          const stale = [...s.outbox.values()];
+          // Outcomes still unacknowledged a whole beat after they were sent: send them again
+          // (reports are idempotent). One sent since the last beat may simply not be answered yet.
+          s.beats++;
+          const stale: Report[] = [];
+          for (const o of s.outbox.values()) if (o.beat < s.beats - 1) stale.push(o.report);
           if (stale.length) {
             toLeader({
               type: "node.reports",
