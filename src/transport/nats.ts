@@ -13,11 +13,13 @@
  */
 
 import {
+  canonicalMIMEHeaderKey,
   connect,
   createInbox,
   headers as natsHeaders,
   type Msg,
   type MsgHdrs,
+  MsgHdrsImpl,
   type NatsConnection,
 } from "@nats-io/transport-node";
 import {
@@ -75,23 +77,40 @@ const PULL_HEARTBEAT_MS = 500;
 const QUIET = /^(next|heartbeat|debug|discard)$/;
 const decoder = new TextDecoder();
 
+/**
+ * A header's first value. nats.js's own `get` and `set` copy the list of names
+ * into a new array (twice for `set`) on every call, a kilobyte and a half of
+ * garbage a task on the hot path: its header map is read directly here.
+ */
 function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
   if (!h) return undefined;
-  const v = h.get(name);
+  if (!(h instanceof MsgHdrsImpl)) return h.get(name) || undefined;
+  const map = h.headers;
+  const v = map.get(name)?.[0];
   if (v) return v;
+  if (map.size === 0) return undefined;
   // Another spelling of the name? Only names of the same length are lowered and compared:
   // most look-ups are of a header the message does not have, once per message.
   const lower = name.toLowerCase();
-  for (const k of h.keys()) {
-    if (k.length === name.length && k.toLowerCase() === lower) return h.get(k);
+  for (const [k, values] of map) {
+    if (k.length === name.length && k.toLowerCase() === lower) return values[0];
   }
   return undefined;
 }
 
+/** Header names already checked for characters a header name may not have. */
+const validNames = new Set<string>();
+
 function toHeaders(h: Record<string, string> | undefined): MsgHdrs | undefined {
   if (!h) return undefined;
-  const out = natsHeaders();
-  for (const [k, v] of Object.entries(h)) out.set(k, v);
+  const out = new MsgHdrsImpl();
+  for (const k in h) {
+    if (!validNames.has(k)) {
+      canonicalMIMEHeaderKey(k); // throws on a name nats.js would refuse
+      if (validNames.size < 1_000) validNames.add(k);
+    }
+    out.headers.set(k, [MsgHdrsImpl.validHeaderValue(h[k])]);
+  }
   return out;
 }
 

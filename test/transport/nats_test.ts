@@ -163,3 +163,42 @@ Deno.test("nats transport - forEachSubject lists every subject of a stream a pag
     await t.close();
   }
 });
+
+Deno.test("nats transport - headers go out as given and are read by name in any spelling; bad names and values are refused", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  try {
+    const got = Promise.withResolvers<{ [k: string]: string | undefined }>();
+    const sub = t.subscribe("h.x", (m) =>
+      got.resolve({
+        exact: m.header("X-Trace"),
+        lower: m.header("x-trace"),
+        upper: m.header("X-TRACE"),
+        second: m.header("Nats-Msg-Id"),
+        empty: m.header("X-Empty"),
+        absent: m.header("X-Absent"),
+        longer: m.header("X-Trace-Id"),
+      }));
+    await t.flush();
+    t.publish("h.x", enc.encode("x"), {
+      headers: { "X-Trace": "abc 123", "Nats-Msg-Id": " padded ", "X-Empty": "" },
+    });
+    assert.deepEqual(await got.promise, {
+      exact: "abc 123",
+      lower: "abc 123",
+      upper: "abc 123",
+      second: "padded", // values are trimmed, as nats.js trims them
+      empty: "",
+      absent: undefined,
+      longer: undefined,
+    });
+    sub.unsubscribe();
+    assert.throws(
+      () => t.publish("h.x", enc.encode("x"), { headers: { "Bad:Name": "v" } }),
+      /header/,
+    );
+    assert.throws(() => t.publish("h.x", enc.encode("x"), { headers: { "X-A": "a\r\nb" } }), /\\r/);
+  } finally {
+    await t.close();
+  }
+});
