@@ -17,6 +17,7 @@
  */
 
 import { Histogram, LabelledCounter, Reservoir, Series } from "./stats.ts";
+import { ChurnMap } from "../../src/runtime/churn_map.ts";
 
 /** A fold input: the kind from the subject (`monitor.<kind>.<id>`), the id, the message. */
 export type FoldKind = "worker" | "scheduler" | "task" | "schedule" | "supervisor" | "progress";
@@ -107,7 +108,7 @@ export class MonitorFold {
   readonly nodes = new Map<string, NodeRecord>();
   readonly schedulers = new Map<string, Record<string, unknown>>();
   /** Recent tasks, least recently changed first. */
-  readonly tasks = new Map<string, TaskRecord>();
+  readonly tasks = new ChurnMap<string, TaskRecord>();
   leader: string | null = null;
   epoch = 0;
   leaderChanges = 0;
@@ -522,7 +523,7 @@ export class MonitorFold {
     }
     this.tasks.set(id, t);
     if (this.tasks.size > this.#o.recentTasks) {
-      const oldest = this.tasks.keys().next().value as string;
+      const oldest = this.tasks.firstKey()!;
       this.tasks.delete(oldest);
       this.#dirtyTasks.delete(oldest);
     }

@@ -40,6 +40,7 @@ import { ReadyQueues } from "./ready.ts";
 import { Reports } from "./reports.ts";
 import { Takeover } from "./takeover.ts";
 import { type Settle, type StatusView, TaskEntry, TaskTable } from "./task_table.ts";
+import type { ChurnMap } from "../../src/runtime/churn_map.ts";
 
 export type { CoreStats, SchedulerEffects } from "./core_parts.ts";
 export type { CancelOutcome } from "./lifecycle.ts";
@@ -67,7 +68,7 @@ export interface CoreOptions {
 /** The scheduler's state and rules. */
 export class SchedulerCore {
   readonly workers = new WorkerIndex();
-  readonly tasks: Map<string, TaskEntry>;
+  readonly tasks: ChurnMap<string, TaskEntry>;
   /** Terminal states of recent tasks, oldest first, for de-duplication and status. */
   readonly recent: Map<string, TerminalState>;
   readonly stats: CoreStats = {

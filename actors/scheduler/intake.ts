@@ -9,9 +9,11 @@
  * @module
  */
 
+import { ChurnMap } from "../../src/runtime/churn_map.ts";
+
 /** Ids being checked and the dependants parked on them. */
 export class Intake<P> {
-  #pending = new Map<string, number>();
+  #pending = new ChurnMap<string, number>();
   /** Parked dependant id → what it waits for, and the payload to resume it with. */
   #parked = new Map<string, { waitingFor: Set<string>; item: P }>();
   /** Dependency id → dependants parked on it. */

@@ -30,6 +30,7 @@ import type {
   TimerHandle,
 } from "../../src/internal_mod.ts";
 import type { Queueable } from "../../src/sched/ready_queue.ts";
+import { ChurnMap } from "../../src/runtime/churn_map.ts";
 
 /** Settles the stream message behind a task. */
 export interface Settle {
@@ -284,7 +285,7 @@ const MAX_REQUIREMENTS = 10_000;
  */
 export class TaskTable {
   /** Held tasks (active, or ended and not yet stored), by id. */
-  readonly tasks = new Map<string, TaskEntry>();
+  readonly tasks = new ChurnMap<string, TaskEntry>();
   /** Terminal states of recent tasks, oldest first, for de-duplication and status. */
   readonly recent = new Map<string, TerminalState>();
   readonly #recentLimit: number;
@@ -304,7 +305,7 @@ export class TaskTable {
    */
   #stale = new Map<string, number>();
   /** Tasks held and not ended, by owner (the token's `sub`): for the per-user in-flight cap. */
-  readonly #inFlight = new Map<string, number>();
+  readonly #inFlight = new ChurnMap<string, number>();
   /** One shared requirement record per distinct (type, requires): tasks only point at it. */
   readonly #requirements = new Map<string, Requirements>();
 

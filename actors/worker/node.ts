@@ -38,6 +38,7 @@ import { CpuSampler, memoryUsed } from "./metrics.ts";
 import { MinuteCount } from "./minute_count.ts";
 import type { WorkerPool } from "./pool.ts";
 import type { WorkerMsg } from "./worker.ts";
+import { ChurnMap } from "../../src/runtime/churn_map.ts";
 
 /** Messages of a worker node. */
 export type NodeMsg =
@@ -75,9 +76,9 @@ interface NodeState {
   incarnation: number;
   epoch: number;
   /** What runs here, by dispatch: for a new leader's sync. */
-  running: Map<number, RunningTask>;
+  running: ChurnMap<number, RunningTask>;
   /** Outcomes not yet acknowledged by the leader, by dispatch, with the beat they came in. */
-  outbox: Map<number, { report: Report; beat: number }>;
+  outbox: ChurnMap<number, { report: Report; beat: number }>;
   /** Heartbeats so far. */
   beats: number;
   batch: Report[];
@@ -192,8 +193,8 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
       const s: NodeState = {
         incarnation: newIncarnation(),
         epoch: 0,
-        running: new Map(),
-        outbox: new Map(),
+        running: new ChurnMap(),
+        outbox: new ChurnMap(),
         beats: 0,
         batch: [],
         flushTimer: null,

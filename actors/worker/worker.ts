@@ -22,6 +22,7 @@ import type {
 } from "../../src/internal_mod.ts";
 import type { WorkerPool } from "./pool.ts";
 import { AbortReason, type AttemptResult, runAttempt } from "./runner.ts";
+import { ChurnMap } from "../../src/runtime/churn_map.ts";
 
 /** A registered handler, with the module URL the pool loads it from. */
 export interface HandlerEntry {
@@ -69,7 +70,7 @@ interface Running {
 
 /** A worker's state: what it runs, by dispatch. */
 export interface WorkerState {
-  running: Map<number, Running>;
+  running: ChurnMap<number, Running>;
 }
 
 /** Build a worker behavior. */
@@ -120,7 +121,7 @@ export function workerBehavior(deps: WorkerDeps): Behavior<WorkerMsg, WorkerStat
   };
 
   return {
-    init: () => ({ running: new Map() }),
+    init: () => ({ running: new ChurnMap() }),
 
     receive(state, msg, ctx) {
       switch (msg.type) {

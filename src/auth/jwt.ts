@@ -24,6 +24,7 @@ import {
 } from "jose";
 import { SchedulerError } from "../errors.ts";
 import type { Principal } from "../protocol/task.ts";
+import { ChurnMap } from "../runtime/churn_map.ts";
 
 /** The roles the system knows. */
 export const ROLES = ["admin", "submitter", "viewer", "worker"] as const;
@@ -91,7 +92,7 @@ export function bearer(header: string | undefined): string {
 export class TokenVerifier {
   #key: Uint8Array;
   #now: () => number;
-  #cache = new Map<string, { principal: Principal; exp: number }>();
+  #cache = new ChurnMap<string, { principal: Principal; exp: number }>();
   #cacheSize: number;
   #jwks: ReturnType<typeof createLocalJWKSet> | null;
   #algorithms: string[];
@@ -146,7 +147,7 @@ export class TokenVerifier {
     const principal = toPrincipal(payload);
     const exp = payload.exp as number;
     this.#cache.set(token, { principal, exp });
-    if (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!);
+    if (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.firstKey()!);
     return principal;
   }
 

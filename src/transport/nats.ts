@@ -55,6 +55,7 @@ import type {
   Subscription,
   Transport,
 } from "./types.ts";
+import { ChurnMap } from "../runtime/churn_map.ts";
 
 /** How to reach NATS. */
 export interface NatsOptions {
@@ -222,7 +223,7 @@ export class NatsTransport implements Transport {
   #jsm: JetStreamManager;
   #js: JetStreamClient;
   #ackInbox = createInbox();
-  #pending = new Map<number, PendingAck>();
+  #pending = new ChurnMap<number, PendingAck>();
   #nextAck = 0;
   #sweep: ReturnType<typeof setInterval> | undefined;
   #listeners: ((e: ConnectionEvent) => void)[] = [];
