@@ -17,10 +17,9 @@
  * `--alloc` samples allocations instead (the inspector's sampling heap
  * profiler, garbage included) and prints the bytes allocated per task by
  * function: what the young-generation collections have to deal with.
- * `--survivors` keeps only what outlived a young-generation collection (what
- * is still alive, and what a full collection took later): the bytes per task
- * that were promoted to the old generation, by the function that allocated
- * them.
+ * `--survivors` leaves out what young-generation collections took: what is
+ * left is what outlived one (promoted, or still young when sampling stops)
+ * and what a full collection took later, by the function that allocated it.
  *
  * @module
  */

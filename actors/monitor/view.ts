@@ -294,8 +294,10 @@ export class MonitorFold {
   /** Nodes and tasks changed since the last call. */
   takeDirty(): { nodes: string[]; tasks: string[] } {
     const out = { nodes: [...this.#dirtyNodes], tasks: [...this.#dirtyTasks] };
-    this.#dirtyNodes.clear();
-    this.#dirtyTasks.clear();
+    // Fresh sets, not clear(): a cleared table links to its successor like a rehashed one
+    // (src/runtime/churn_map.ts), and this runs several times a second.
+    this.#dirtyNodes = new Set();
+    this.#dirtyTasks = new Set();
     return out;
   }
 

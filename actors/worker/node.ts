@@ -377,10 +377,13 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
           const now = ctx.clock.now();
           publishStatus(s, now);
           // Outcomes still unacknowledged a whole beat after they were sent: send them again
-          // (reports are idempotent). One sent since the last beat may simply not be answered yet.
+          // (reports are idempotent). One sent since the last beat may simply not be answered yet,
+          // except while draining: the node leaves soon, so every one goes again at each beat.
           s.beats++;
           const stale: Report[] = [];
-          for (const o of s.outbox.values()) if (o.beat < s.beats - 1) stale.push(o.report);
+          for (const o of s.outbox.values()) {
+            if (s.draining || o.beat < s.beats - 1) stale.push(o.report);
+          }
           if (stale.length) {
             toLeader({
               type: "node.reports",

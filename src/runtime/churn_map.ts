@@ -17,7 +17,8 @@
  * This map copies its entries into a fresh `Map` once it has deleted more
  * keys than it holds (and at least 64): the copy has no link from the old
  * tables, so such a chain stops growing there. The copy costs one insert
- * per entry held, at most one per delete over time. It is never made while
+ * per entry held, at most one per delete over time; a map of more than
+ * 8,192 entries is not copied (see `MAX_COPY`). It is never made while
  * one of its iterators is open, so iterating and deleting behave as they do
  * on a `Map` (an iterator left open stops the copies: a plain `Map` again).
  *
@@ -26,6 +27,12 @@
 
 /** At least this many deletes between two copies. */
 const MIN_DELETES = 64;
+/**
+ * No copy past this many entries: a copy is one synchronous step (half a
+ * millisecond at 8,192 entries here, 6 ms at 100,000), and a map that large
+ * (a backlog of queued tasks) is left to V8's own rehashing.
+ */
+const MAX_COPY = 8_192;
 
 /** A `Map` that copies itself into a new one now and then; see the module doc. */
 export class ChurnMap<K, V> implements Iterable<[K, V]> {
@@ -60,7 +67,8 @@ export class ChurnMap<K, V> implements Iterable<[K, V]> {
   delete(key: K): boolean {
     if (!this.#map.delete(key)) return false;
     if (
-      ++this.#deletes >= MIN_DELETES && this.#deletes > this.#map.size && this.#iterating === 0
+      ++this.#deletes >= MIN_DELETES && this.#deletes > this.#map.size &&
+      this.#map.size <= MAX_COPY && this.#iterating === 0
     ) {
       this.#map = new Map(this.#map);
       this.#deletes = 0;
@@ -75,7 +83,9 @@ export class ChurnMap<K, V> implements Iterable<[K, V]> {
   }
 
   clear(): void {
-    this.#map = new Map();
+    // An open iterator sees what is set after a clear, as on a Map: clear that Map then.
+    if (this.#iterating > 0) this.#map.clear();
+    else this.#map = new Map();
     this.#deletes = 0;
   }
 

@@ -85,8 +85,7 @@ const decoder = new TextDecoder();
  */
 function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
   if (!h) return undefined;
-  if (!(h instanceof MsgHdrsImpl)) return h.get(name) || undefined;
-  const map = h.headers;
+  const map = h instanceof MsgHdrsImpl ? h.headers : new Map(h);
   const v = map.get(name)?.[0];
   if (v) return v;
   if (map.size === 0) return undefined;
@@ -105,7 +104,7 @@ const validNames = new Set<string>();
 function toHeaders(h: Record<string, string> | undefined): MsgHdrs | undefined {
   if (!h) return undefined;
   const out = new MsgHdrsImpl();
-  for (const k in h) {
+  for (const k of Object.keys(h)) {
     if (!validNames.has(k)) {
       canonicalMIMEHeaderKey(k); // throws on a name nats.js would refuse
       if (validNames.size < 1_000) validNames.add(k);

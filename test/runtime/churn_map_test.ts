@@ -88,6 +88,33 @@ Deno.test("churn map - an iterator open across deletes sees what a Map's would",
   assert.deepEqual([...it], ["k1", "k2", "k3", "k4", "k6", "k7", "k8", "k9", "k10"]);
 });
 
+Deno.test("churn map - clear with an iterator open: the iterator goes on as a Map's does", () => {
+  const runs = [new Map<string, number>(), new ChurnMap<string, number>()].map((m) => {
+    for (let i = 0; i < 5; i++) m.set(`k${i}`, i);
+    const it = m.keys();
+    const first = it.next().value;
+    m.clear();
+    m.set("z", 9);
+    return [first, ...it, m.size];
+  });
+  assert.deepEqual(runs[1], runs[0]);
+  assert.deepEqual(runs[0], ["k0", "z", 1]);
+});
+
+Deno.test("churn map - a map past 8,192 entries is not copied (a copy is one synchronous step)", () => {
+  const m = new ChurnMap<number, number>();
+  for (let i = 0; i < 9_000; i++) m.set(i, i);
+  for (let i = 0; i < 200; i++) {
+    m.set(9_000 + i, i);
+    m.delete(i);
+  }
+  assert.equal(m.copies, 0);
+  // Once it is back under the cap, deletes copy it again.
+  for (let i = 200; i < 8_000; i++) m.delete(i);
+  assert.ok(m.copies >= 1);
+  assert.equal(m.size, 1_200);
+});
+
 Deno.test("churn map - copies itself under churn, contents and order kept", () => {
   const m = new ChurnMap<string, number>();
   for (let i = 0; i < 20; i++) m.set(`k${i}`, i);

@@ -405,6 +405,27 @@ Deno.test("node - done reports stay in the outbox and are resent on each heartbe
   assert.equal(sent(), 4, "not resent after the ack");
 });
 
+Deno.test("node - while draining, an unacknowledged outcome is resent at every beat, the first one too", async () => {
+  await using n = await startNode();
+  n.assign(1, task("t1", "ok", 7));
+  await n.next("node.reports", (m) => m.reports.some((r) => r.kind === "done"));
+  const sent = () =>
+    n.leader.items.filter((m) => reportsOf(m).some((r) => r.kind === "done" && r.dispatch === 7))
+      .length;
+  assert.equal(sent(), 1);
+  const drained = n.node.ask<{ handedBack: string[] }>(
+    (replyTo) => ({ type: "drain", graceMs: GRACE_MS, replyTo }),
+    60_000,
+  );
+  await n.deltas.wait((d) => d.state === "draining", "a draining delta");
+  await n.beat();
+  assert.equal(sent(), 2, "resent at the first beat: the node is about to leave");
+  n.node.send({ type: "report.ack", epoch: 1, dispatches: [7] });
+  await n.beat();
+  assert.equal(sent(), 2, "not after the ack");
+  assert.deepEqual((await drained).handedBack, []);
+});
+
 Deno.test("node - after node.sync from a higher epoch it says hello with its running tasks and resends unacked outcomes", async () => {
   await using n = await startNode();
   n.assign(1, task("t1", "ok", 11), task("t2", "hold", 12, 1));
@@ -476,8 +497,10 @@ Deno.test("node - node.fenced with its incarnation aborts running work and rejoi
   );
   assert.equal(delta.seq, 1);
   for (const k of STATUS_FIELDS) assert.ok(k in delta, `delta lacks ${k}`);
-  // Nothing of the old incarnation is resent as an outcome.
+  // Nothing of the old incarnation is resent as an outcome (an outcome goes again a whole beat
+  // after it was sent: two beats).
   await settle();
+  await n.beat();
   await n.beat();
   const afterFence = n.leader.items.slice(n.leader.items.indexOf(hello)).flatMap(reportsOf);
   assert.ok(!afterFence.some((r) => r.kind === "done"), JSON.stringify(afterFence));
