@@ -32,10 +32,18 @@ Deno.test("client operator - list pages through held tasks by state and type; ba
   await using r = await rig({ config: { workers: 1, concurrency: 1 } });
   await using c = await client(r, ["admin"], "ops");
   await using viewer = await client(r, ["viewer"], "vera");
-  const blocker = await c.submit("sleep", { ms: 4_000 }, { id: "blocker" });
+  // Long enough to outlast the test under any load (it is cancelled at the end).
+  const blocker = await c.submit("sleep", { ms: 60_000 }, { id: "blocker" });
+  // The blocker must hold the only slot before the others come and until the end: in one CI run
+  // q0 was not queued (it had the slot: either its check ended before the blocker's, or the
+  // blocker, then 4 s long, had already finished).
+  const end = Date.now() + 10_000;
+  while ((await c.status("blocker").catch(() => null))?.state !== "running") {
+    if (Date.now() > end) throw new Error("the blocker never ran");
+    await new Promise((res) => setTimeout(res, 20));
+  }
   for (let i = 0; i < 5; i++) await c.submit("echo", i, { id: `q${i}` });
 
-  const end = Date.now() + 10_000;
   let first = await viewer.list({ state: "queued", type: "echo", limit: 2 });
   while (first.tasks.length < 2 || !first.next) {
     if (Date.now() > end) throw new Error(JSON.stringify(first));
