@@ -378,14 +378,24 @@ Deno.test("node - progress goes out on tasks.progress.<id>", async () => {
   assert.deepEqual(p, { id: "t1", progress: 1, attempt: 1, worker: `${NODE}/w0` });
 });
 
-Deno.test("node - done reports stay in the outbox and are resent on each heartbeat a whole beat after they were sent, until report.ack", async () => {
-  await using n = await startNode();
-  n.assign(1, task("t1", "ok", 5));
+/**
+ * Run task t1 as dispatch `dispatch` until its outcome reaches the leader once; returns how many
+ * times the leader has been sent that outcome so far.
+ */
+async function doneOnce(n: Awaited<ReturnType<typeof startNode>>, dispatch: number) {
+  n.assign(1, task("t1", "ok", dispatch));
   await n.next("node.reports", (m) => m.reports.some((r) => r.kind === "done"));
   const sent = () =>
-    n.leader.items.filter((m) => reportsOf(m).some((r) => r.kind === "done" && r.dispatch === 5))
-      .length;
+    n.leader.items.filter((m) =>
+      reportsOf(m).some((r) => r.kind === "done" && r.dispatch === dispatch)
+    ).length;
   assert.equal(sent(), 1);
+  return sent;
+}
+
+Deno.test("node - done reports stay in the outbox and are resent on each heartbeat a whole beat after they were sent, until report.ack", async () => {
+  await using n = await startNode();
+  const sent = await doneOnce(n, 5);
   // Sent since the last beat: its ack may still be on the way (the stale resends under bursts).
   await n.beat();
   assert.equal(sent(), 1, "not resent at the first beat after it was sent");
@@ -407,12 +417,7 @@ Deno.test("node - done reports stay in the outbox and are resent on each heartbe
 
 Deno.test("node - while draining, an unacknowledged outcome is resent at every beat, the first one too", async () => {
   await using n = await startNode();
-  n.assign(1, task("t1", "ok", 7));
-  await n.next("node.reports", (m) => m.reports.some((r) => r.kind === "done"));
-  const sent = () =>
-    n.leader.items.filter((m) => reportsOf(m).some((r) => r.kind === "done" && r.dispatch === 7))
-      .length;
-  assert.equal(sent(), 1);
+  const sent = await doneOnce(n, 7);
   const drained = n.node.ask<{ handedBack: string[] }>(
     (replyTo) => ({ type: "drain", graceMs: GRACE_MS, replyTo }),
     60_000,
