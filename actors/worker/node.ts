@@ -35,7 +35,7 @@ import {
 } from "../../src/internal_mod.ts";
 import type { LocalDirectory } from "../directory.ts";
 import { CpuSampler, memoryUsed } from "./metrics.ts";
-import { MinuteCount } from "./minute_count.ts";
+import { Series } from "../monitor/stats.ts";
 import type { WorkerPool } from "./pool.ts";
 import type { WorkerMsg } from "./worker.ts";
 import { ChurnMap } from "../../src/runtime/churn_map.ts";
@@ -89,10 +89,8 @@ interface NodeState {
   lastBeat: number;
   succeeded: number;
   failed: number;
-  /** Failed attempts of the last minute, for the health score. */
-  failures: MinuteCount;
-  /** Successes of the last minute, for the health score. */
-  successes: MinuteCount;
+  /** Successes and failed attempts per second of the last minute, for the health score. */
+  outcomes: Series;
   draining: Drain | null;
   /** Drained and gone: refuse everything. */
   left: boolean;
@@ -133,8 +131,9 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
     });
 
   const status = (s: NodeState, now: number, state: NodeStatus["state"]): NodeStatus => {
-    const recentFailures = s.failures.total(now);
-    const recentTasks = s.successes.total(now);
+    const { values } = s.outcomes.last(now);
+    const recentFailures = values.failed.reduce((a, b) => a + b, 0);
+    const recentTasks = values.succeeded.reduce((a, b) => a + b, 0);
     const cpuLoad = s.cpu.sample();
     const processing = s.running.size;
     return {
@@ -204,8 +203,7 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
         lastBeat: 0,
         succeeded: 0,
         failed: 0,
-        failures: new MinuteCount(),
-        successes: new MinuteCount(),
+        outcomes: new Series(60, ["succeeded", "failed"]),
         draining: null,
         left: false,
         subs: [],
@@ -333,11 +331,11 @@ export function nodeBehavior(deps: NodeDeps): Behavior<NodeMsg, NodeState> {
               const t = ctx.clock.now();
               if (r.outcome === "succeeded") {
                 s.succeeded++;
-                s.successes.add(t);
+                s.outcomes.add(t, "succeeded");
               } else if (r.outcome !== "cancelled") {
                 // A cancel is the user's doing, not a failure of this node: no mark on its health.
                 s.failed++;
-                s.failures.add(t);
+                s.outcomes.add(t, "failed");
               }
             }
             if (s.draining && r.kind === "refused") s.draining.handedBack.push(r.id);
