@@ -1,5 +1,6 @@
 /**
- * The NATS JetStream transport: the only module that imports `@nats-io/*`.
+ * The NATS JetStream transport: with `nats_msg.ts`, the only code of the
+ * server side that imports `@nats-io/*`.
  *
  * Durable publishes do not go through `js.publish`: each of those is a
  * request with its own timer and promise plumbing, which caps a connection at
@@ -13,13 +14,11 @@
  */
 
 import {
-  canonicalMIMEHeaderKey,
   connect,
   createInbox,
   headers as natsHeaders,
   type Msg,
   type MsgHdrs,
-  MsgHdrsImpl,
   type NatsConnection,
 } from "@nats-io/transport-node";
 import {
@@ -30,7 +29,6 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
-  type JsMsg,
   RetentionPolicy,
   StorageType,
   type StreamConfig,
@@ -47,7 +45,6 @@ import type {
   KvBucket,
   KvEntry,
   PubAck,
-  PubAckError,
   PublishOptions,
   StoredMsg,
   StreamSpec,
@@ -56,6 +53,9 @@ import type {
   Transport,
 } from "./types.ts";
 import { ChurnMap } from "../runtime/churn_map.ts";
+import { headerOf, inMsg, JsDurable, MS, pubAckError, toHeaders } from "./nats_msg.ts";
+
+export { pubAckError } from "./nats_msg.ts";
 
 /** How to reach NATS. */
 export interface NatsOptions {
@@ -71,92 +71,11 @@ export interface NatsOptions {
   pass?: string;
 }
 
-const MS = 1_000_000;
 /** Idle heartbeat of the pull consumer: two missed ones make it pull again (see consume). */
 const PULL_HEARTBEAT_MS = 500;
 /** Pull-loop notices that are routine (every pull, every heartbeat, a pull that expired). */
 const QUIET = /^(next|heartbeat|debug|discard)$/;
 const decoder = new TextDecoder();
-
-/**
- * A header's first value. nats.js's own `get` and `set` copy the list of names
- * into a new array (twice for `set`) on every call, a kilobyte and a half of
- * garbage a task on the hot path: its header map is read directly here.
- */
-function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
-  if (!h) return undefined;
-  const map = h instanceof MsgHdrsImpl ? h.headers : new Map(h);
-  const v = map.get(name)?.[0];
-  if (v) return v;
-  if (map.size === 0) return undefined;
-  // Another spelling of the name? Only names of the same length are lowered and compared:
-  // most look-ups are of a header the message does not have, once per message.
-  const lower = name.toLowerCase();
-  for (const [k, values] of map) {
-    if (k.length === name.length && k.toLowerCase() === lower) return values[0];
-  }
-  return undefined;
-}
-
-/** Header names already checked for characters a header name may not have. */
-const validNames = new Set<string>();
-
-function toHeaders(h: Record<string, string> | undefined): MsgHdrs | undefined {
-  if (!h) return undefined;
-  const out = new MsgHdrsImpl();
-  for (const k of Object.keys(h)) {
-    if (!validNames.has(k)) {
-      canonicalMIMEHeaderKey(k); // throws on a name nats.js would refuse
-      if (validNames.size < 1_000) validNames.add(k);
-    }
-    out.headers.set(k, [MsgHdrsImpl.validHeaderValue(h[k])]);
-  }
-  return out;
-}
-
-function inMsg(m: Msg): InMsg {
-  return {
-    subject: m.subject,
-    data: m.data,
-    reply: m.reply,
-    header: (n) => headerOf(m.headers, n),
-  };
-}
-
-/** A JetStream message as a {@link DurableMsg}: methods on the prototype, no closures per message. */
-class JsDurable implements DurableMsg {
-  constructor(readonly m: JsMsg) {}
-  get subject(): string {
-    return this.m.subject;
-  }
-  get data(): Uint8Array {
-    return this.m.data;
-  }
-  get seq(): number {
-    return this.m.seq;
-  }
-  get deliveries(): number {
-    return this.m.info.deliveryCount;
-  }
-  get storedAt(): number {
-    return Math.floor(this.m.info.timestampNanos / MS);
-  }
-  header(name: string): string | undefined {
-    return headerOf(this.m.headers, name);
-  }
-  ack(): void {
-    this.m.ack();
-  }
-  nak(delayMs?: number): void {
-    this.m.nak(delayMs);
-  }
-  working(): void {
-    this.m.working();
-  }
-  term(): void {
-    this.m.term();
-  }
-}
 
 /** Connect to NATS and return the transport. */
 export async function connectNats(options: NatsOptions): Promise<NatsTransport> {
@@ -182,31 +101,6 @@ export async function connectNats(options: NatsOptions): Promise<NatsTransport> 
   } catch (err) {
     await nc.close().catch(() => {});
     throw err;
-  }
-}
-
-/**
- * A PubAck's error as a code (err_codes and descriptions of nats-server 2.9).
- * 10077 ("store failed") carries the store's own reason: a subject, message
- * or byte limit with discard new, or the disk's write error.
- */
-export function pubAckError(errCode: number | undefined, description: string): PubAckError {
-  switch (errCode) {
-    case 10071:
-      return "WRONG_LAST_SEQUENCE";
-    case 10023: // insufficient resources: JetStream's max_file_store (or max_memory_store) is used up
-    case 10002: // resource limits exceeded for account
-    case 10047: // insufficient storage resources available
-      return "STORAGE_FULL";
-    case 10077:
-      if (/per subject/i.test(description)) return "SUBJECT_FULL";
-      if (/^maximum (messages|bytes) exceeded/i.test(description)) return "STREAM_FULL";
-      if (/no space left|quota|insufficient|resource/i.test(description)) {
-        return "STORAGE_FULL";
-      }
-      return "ERROR";
-    default:
-      return "ERROR";
   }
 }
 
