@@ -109,10 +109,11 @@ export function submissions(kit: Kit): Submissions {
     const subject = subj.outcome(result.id);
     // Known to have a result before it is stored: no later submission of the id slips by.
     kit.storedIds.add(result.id);
-    const body = encoder.encode(JSON.stringify(result));
+    // Text, not bytes: the transport encodes it together with the messages around it.
+    const body = JSON.stringify(result);
     const opts = {
       timeoutMs: 5_000,
-      headers: { [RESULT_SIGNATURE]: deps.results.signer.sign(body) },
+      headers: { [RESULT_SIGNATURE]: deps.results.signer.signText(body) },
     };
     let ack = await transport.publishDurable(subject, body, opts);
     if (occupied(ack)) {

@@ -247,7 +247,7 @@ export function makeKit(deps: SchedulerDeps): Kit {
   // lost, the tasks it requeued) must not overtake the task transitions that came before it.
   // The monitor in this process takes them as they are (local_feed.ts), not back through NATS.
   const taskDeltas = new TaskDeltas(
-    (id, body) => transport.publish(subj.monitorTask(id), encoder.encode(JSON.stringify(body))),
+    (id, body) => transport.publish(subj.monitorTask(id), JSON.stringify(body)),
     DELTA_WINDOW_MS,
     deps.localTasks && ((batch) => deps.localTasks!.deliver(batch)),
   );

@@ -249,6 +249,10 @@ export class MemoryBroker {
 }
 
 /** A connection to a {@link MemoryBroker}. */
+const textEncoder = new TextEncoder();
+const bytes = (data: Uint8Array | string) =>
+  typeof data === "string" ? textEncoder.encode(data) : data;
+
 export class MemoryTransport implements Transport {
   readonly name: string;
   #broker: MemoryBroker;
@@ -260,9 +264,9 @@ export class MemoryTransport implements Transport {
     this.name = name;
   }
 
-  publish(subject: string, data: Uint8Array, opts?: PublishOptions): void {
+  publish(subject: string, data: Uint8Array | string, opts?: PublishOptions): void {
     if (this.#closed) throw new SchedulerError("TRANSPORT", "connection closed");
-    this.#broker.deliver(subject, data, opts?.headers ?? {}, opts?.reply);
+    this.#broker.deliver(subject, bytes(data), opts?.headers ?? {}, opts?.reply);
   }
 
   subscribe(subject: string, fn: (msg: InMsg) => void, opts?: { queue?: string }): Subscription {
@@ -321,8 +325,12 @@ export class MemoryTransport implements Transport {
     return Promise.resolve([]);
   }
 
-  publishDurable(subject: string, data: Uint8Array, opts?: DurablePublishOptions): Promise<PubAck> {
-    const ack = this.#broker.deliver(subject, data, opts?.headers ?? {}, undefined, opts);
+  publishDurable(
+    subject: string,
+    data: Uint8Array | string,
+    opts?: DurablePublishOptions,
+  ): Promise<PubAck> {
+    const ack = this.#broker.deliver(subject, bytes(data), opts?.headers ?? {}, undefined, opts);
     return Promise.resolve(
       ack ?? { ok: false, code: "NO_STREAM", message: "no stream captures this subject" },
     );

@@ -13,14 +13,7 @@
  * @module
  */
 
-import {
-  connect,
-  createInbox,
-  headers as natsHeaders,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-} from "@nats-io/transport-node";
+import { connect, createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -53,7 +46,8 @@ import type {
   Transport,
 } from "./types.ts";
 import { ChurnMap } from "../runtime/churn_map.ts";
-import { headerOf, inMsg, JsDurable, MS, pubAckError, toHeaders } from "./nats_msg.ts";
+import { headerOf, headerText, inMsg, JsDurable, MS, pubAckError, toHeaders } from "./nats_msg.ts";
+import { FrameWriter } from "./nats_out.ts";
 
 export { pubAckError } from "./nats_msg.ts";
 
@@ -76,6 +70,7 @@ const PULL_HEARTBEAT_MS = 500;
 /** Pull-loop notices that are routine (every pull, every heartbeat, a pull that expired). */
 const QUIET = /^(next|heartbeat|debug|discard)$/;
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /** Connect to NATS and return the transport. */
 export async function connectNats(options: NatsOptions): Promise<NatsTransport> {
@@ -121,10 +116,12 @@ export class NatsTransport implements Transport {
   #sweep: ReturnType<typeof setInterval> | undefined;
   #listeners: ((e: ConnectionEvent) => void)[] = [];
   #consumers = new Set<ConsumerHandle>();
-  #expectEmpty: MsgHdrs | undefined;
+  /** Text messages, written once a microtask; flushed before any other use of `nc`. */
+  #out: FrameWriter;
 
   constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient) {
     this.nc = nc;
+    this.#out = new FrameWriter(nc);
     this.#jsm = jsm;
     this.#js = js;
     this.name = nc.getServer();
@@ -135,7 +132,12 @@ export class NatsTransport implements Transport {
     );
   }
 
-  publish(subject: string, data: Uint8Array, opts?: PublishOptions): void {
+  publish(subject: string, data: Uint8Array | string, opts?: PublishOptions): void {
+    if (typeof data === "string") {
+      if (this.#out.publish(subject, data, opts?.reply, headerText(opts?.headers))) return;
+      data = encoder.encode(data);
+    }
+    this.#out.flush();
     this.nc.publish(
       subject,
       data,
@@ -144,6 +146,7 @@ export class NatsTransport implements Transport {
   }
 
   subscribe(subject: string, fn: (msg: InMsg) => void, opts?: { queue?: string }): Subscription {
+    this.#out.flush();
     const sub = this.nc.subscribe(subject, {
       queue: opts?.queue,
       callback: (err, m) => {
@@ -160,6 +163,7 @@ export class NatsTransport implements Transport {
     opts?: { timeoutMs?: number; headers?: Record<string, string> },
   ): Promise<InMsg> {
     try {
+      this.#out.flush();
       const m = await this.nc.request(subject, data, {
         timeout: opts?.timeoutMs ?? 5_000,
         headers: toHeaders(opts?.headers),
@@ -176,6 +180,7 @@ export class NatsTransport implements Transport {
 
   respond(msg: InMsg, data: Uint8Array, headers?: Record<string, string>): void {
     if (msg.reply) {
+      this.#out.flush();
       this.nc.publish(msg.reply, data, headers ? { headers: toHeaders(headers) } : undefined);
     }
   }
@@ -185,6 +190,7 @@ export class NatsTransport implements Transport {
   }
 
   flush(): Promise<void> {
+    this.#out.flush();
     return this.nc.flush();
   }
 
@@ -254,24 +260,32 @@ export class NatsTransport implements Transport {
     return notes;
   }
 
-  publishDurable(subject: string, data: Uint8Array, opts?: DurablePublishOptions): Promise<PubAck> {
+  publishDurable(
+    subject: string,
+    data: Uint8Array | string,
+    opts?: DurablePublishOptions,
+  ): Promise<PubAck> {
     return new Promise<PubAck>((resolve) => {
       const id = ++this.#nextAck;
       this.#pending.set(id, { resolve, expires: Date.now() + (opts?.timeoutMs ?? 5_000) });
       this.#armSweep();
-      let h: MsgHdrs | undefined;
-      if (opts?.expectLastSubjectSeq === 0 && !opts.headers && !opts.msgId) {
-        // The hot path (every result): one shared, never-mutated header set.
-        h = this.#expectEmpty ??= toHeaders({ "Nats-Expected-Last-Subject-Sequence": "0" });
-      } else if (opts?.headers || opts?.msgId || opts?.expectLastSubjectSeq !== undefined) {
-        h = toHeaders(opts.headers) ?? natsHeaders();
-        if (opts.msgId) h.set("Nats-Msg-Id", opts.msgId);
-        if (opts.expectLastSubjectSeq !== undefined) {
-          h.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSeq));
-        }
-      }
+      const reply = `${this.#ackInbox}.${id}`;
       try {
-        this.nc.publish(subject, data, { reply: `${this.#ackInbox}.${id}`, headers: h });
+        const more: [string, string][] = [];
+        if (opts?.msgId) more.push(["Nats-Msg-Id", opts.msgId]);
+        if (opts?.expectLastSubjectSeq !== undefined) {
+          more.push(["Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSeq)]);
+        }
+        const h = headerText(opts?.headers, more);
+        if (typeof data === "string") {
+          if (this.#out.publish(subject, data, reply, h)) return;
+          data = encoder.encode(data);
+        }
+        this.#out.flush();
+        this.nc.publish(subject, data, {
+          reply,
+          headers: h ? toHeaders({ ...opts?.headers, ...Object.fromEntries(more) }) : undefined,
+        });
       } catch (err) {
         this.#pending.delete(id);
         resolve({ ok: false, code: "ERROR", message: (err as Error).message });
@@ -344,7 +358,7 @@ export class NatsTransport implements Transport {
     // pulls hear "409 Consumer Deleted").
     const messages = await consumer.consume({
       max_messages: spec.batch ?? 1_000,
-      callback: (m) => fn(new JsDurable(m)),
+      callback: (m) => fn(new JsDurable(m, this.#out)),
       abort_on_missing_resource: true,
       bind: true,
       idle_heartbeat: PULL_HEARTBEAT_MS,
@@ -614,6 +628,7 @@ export class NatsTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.#out.flush();
     for (const c of [...this.#consumers]) await c.stop().catch(() => {});
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
     for (const [, p] of this.#pending) {

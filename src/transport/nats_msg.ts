@@ -14,6 +14,7 @@ import {
 } from "@nats-io/transport-node";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { DurableMsg, InMsg, PubAckError } from "./types.ts";
+import type { FrameWriter } from "./nats_out.ts";
 
 /** Nanoseconds in a millisecond (JetStream's durations and times are in nanoseconds). */
 export const MS = 1_000_000;
@@ -45,13 +46,37 @@ export function toHeaders(h: Record<string, string> | undefined): MsgHdrs | unde
   if (!h) return undefined;
   const out = new MsgHdrsImpl();
   for (const k of Object.keys(h)) {
-    if (!validNames.has(k)) {
-      canonicalMIMEHeaderKey(k); // throws on a name nats.js would refuse
-      if (validNames.size < 1_000) validNames.add(k);
-    }
+    checkName(k);
     out.headers.set(k, [MsgHdrsImpl.validHeaderValue(h[k])]);
   }
   return out;
+}
+
+function checkName(k: string): void {
+  if (validNames.has(k)) return;
+  canonicalMIMEHeaderKey(k); // throws on a name nats.js would refuse
+  if (validNames.size < 1_000) validNames.add(k);
+}
+
+/**
+ * A header block as nats.js writes it (`NATS/1.0\r\nName: value\r\n\r\n`),
+ * with the same checks as {@link toHeaders}; `""` for no headers.
+ */
+export function headerText(
+  h: Record<string, string> | undefined,
+  more?: [string, string][],
+): string {
+  let s = "";
+  if (h) {
+    for (const k of Object.keys(h)) s += headerLine(k, h[k]);
+  }
+  if (more) { for (const [k, v] of more) s += headerLine(k, v); }
+  return s === "" ? "" : `NATS/1.0${s}\r\n\r\n`;
+}
+
+function headerLine(k: string, v: string): string {
+  checkName(k);
+  return `\r\n${k}: ${MsgHdrsImpl.validHeaderValue(v)}`;
 }
 
 export function inMsg(m: Msg): InMsg {
@@ -65,7 +90,7 @@ export function inMsg(m: Msg): InMsg {
 
 /** A JetStream message as a {@link DurableMsg}: methods on the prototype, no closures per message. */
 export class JsDurable implements DurableMsg {
-  constructor(readonly m: JsMsg) {}
+  constructor(readonly m: JsMsg, readonly out?: FrameWriter) {}
   get subject(): string {
     return this.m.subject;
   }
@@ -85,7 +110,11 @@ export class JsDurable implements DurableMsg {
     return headerOf(this.m.headers, name);
   }
   ack(): void {
-    this.m.ack();
+    // As nats.js's own ack (one final ack, marked on the message), written with the frames.
+    const m = this.m as JsMsg & { didAck: boolean; reply?: string };
+    if (m.didAck) return;
+    if (this.out && m.reply && this.out.publish(m.reply, "+ACK")) m.didAck = true;
+    else m.ack();
   }
   nak(delayMs?: number): void {
     this.m.nak(delayMs);
