@@ -35,9 +35,9 @@ export function resultKey(secret: string): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", secret, "task-scheduler", "results v1", 32));
 }
 
-/** A keyed BLAKE3 of one body at a time (the hasher is reused: no allocation per result). */
 const textEncoder = new TextEncoder();
 
+/** A keyed BLAKE3 of one body at a time (the hasher is reused: no allocation per result). */
 class Mac {
   private readonly scratch = new Uint8Array(64 * 1024);
   private constructor(private readonly hasher: IHasher) {}

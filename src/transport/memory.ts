@@ -248,11 +248,11 @@ export class MemoryBroker {
   }
 }
 
-/** A connection to a {@link MemoryBroker}. */
 const textEncoder = new TextEncoder();
 const bytes = (data: Uint8Array | string) =>
   typeof data === "string" ? textEncoder.encode(data) : data;
 
+/** A connection to a {@link MemoryBroker}. */
 export class MemoryTransport implements Transport {
   readonly name: string;
   #broker: MemoryBroker;

@@ -116,7 +116,10 @@ export class NatsTransport implements Transport {
   #sweep: ReturnType<typeof setInterval> | undefined;
   #listeners: ((e: ConnectionEvent) => void)[] = [];
   #consumers = new Set<ConsumerHandle>();
-  /** Text messages, written once a microtask; flushed before any other use of `nc`. */
+  /**
+   * Text messages, written once a microtask; written out before any other call of this transport
+   * (what nats.js sends by itself, such as a consumer's pull requests, is not ordered with them).
+   */
   #out: FrameWriter;
 
   constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient) {
@@ -271,21 +274,20 @@ export class NatsTransport implements Transport {
       this.#armSweep();
       const reply = `${this.#ackInbox}.${id}`;
       try {
-        const more: [string, string][] = [];
-        if (opts?.msgId) more.push(["Nats-Msg-Id", opts.msgId]);
-        if (opts?.expectLastSubjectSeq !== undefined) {
-          more.push(["Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSeq)]);
+        let headers = opts?.headers;
+        if (opts?.msgId || opts?.expectLastSubjectSeq !== undefined) {
+          headers = { ...headers };
+          if (opts.msgId) headers["Nats-Msg-Id"] = opts.msgId;
+          if (opts.expectLastSubjectSeq !== undefined) {
+            headers["Nats-Expected-Last-Subject-Sequence"] = String(opts.expectLastSubjectSeq);
+          }
         }
-        const h = headerText(opts?.headers, more);
         if (typeof data === "string") {
-          if (this.#out.publish(subject, data, reply, h)) return;
+          if (this.#out.publish(subject, data, reply, headerText(headers))) return;
           data = encoder.encode(data);
         }
         this.#out.flush();
-        this.nc.publish(subject, data, {
-          reply,
-          headers: h ? toHeaders({ ...opts?.headers, ...Object.fromEntries(more) }) : undefined,
-        });
+        this.nc.publish(subject, data, { reply, headers: toHeaders(headers) });
       } catch (err) {
         this.#pending.delete(id);
         resolve({ ok: false, code: "ERROR", message: (err as Error).message });
@@ -347,6 +349,7 @@ export class NatsTransport implements Transport {
     onLost?: (reason: string) => void,
     onStatus?: (event: string) => void,
   ): Promise<ConsumerHandle> {
+    this.#out.flush();
     await this.#ensureConsumer(spec);
     const consumer = await this.#js.consumers.get(spec.stream, spec.durable);
     // A pull request lives on the consumer's leader. When that leader changes (its server died),
@@ -423,6 +426,7 @@ export class NatsTransport implements Transport {
   }
 
   async streamInfo(stream: string): Promise<StreamState> {
+    this.#out.flush();
     const { state, config } = await this.#jsm.streams.info(stream);
     return {
       messages: state.messages,
@@ -438,6 +442,7 @@ export class NatsTransport implements Transport {
     filter: string,
     fn: (subject: string) => void,
   ): Promise<number> {
+    this.#out.flush();
     // The stream-info request pages subjects (offset, total); the client's own
     // info() gathers every page into one object first.
     let seen = 0;
@@ -466,6 +471,7 @@ export class NatsTransport implements Transport {
   }
 
   async purgeSubject(stream: string, subject: string): Promise<number> {
+    this.#out.flush();
     try {
       return (await this.#jsm.streams.purge(stream, { filter: subject })).purged;
     } catch (err) {
@@ -478,6 +484,7 @@ export class NatsTransport implements Transport {
   }
 
   async lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {
+    this.#out.flush();
     try {
       const m = await this.#jsm.streams.getMessage(stream, { last_by_subj: subject });
       if (!m) return null;
@@ -502,6 +509,7 @@ export class NatsTransport implements Transport {
     stream: string,
     opts: { filterSubject?: string; fromSeq?: number; limit?: number } = {},
   ): Promise<StoredMsg[]> {
+    this.#out.flush();
     const info = await this.#jsm.streams.info(stream);
     const out: StoredMsg[] = [];
     if (info.state.messages === 0) return out;
@@ -538,6 +546,7 @@ export class NatsTransport implements Transport {
     bucket: string,
     opts?: { historyTtlMs?: number; replicas?: number; timeoutMs?: number },
   ): Promise<KvBucket> {
+    this.#out.flush();
     const kvm = new Kvm(
       opts?.timeoutMs ? jetstream(this.nc, { timeout: opts.timeoutMs }) : this.nc,
     );

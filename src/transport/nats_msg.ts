@@ -62,15 +62,10 @@ function checkName(k: string): void {
  * A header block as nats.js writes it (`NATS/1.0\r\nName: value\r\n\r\n`),
  * with the same checks as {@link toHeaders}; `""` for no headers.
  */
-export function headerText(
-  h: Record<string, string> | undefined,
-  more?: [string, string][],
-): string {
+export function headerText(h: Record<string, string> | undefined): string {
+  if (!h) return "";
   let s = "";
-  if (h) {
-    for (const k of Object.keys(h)) s += headerLine(k, h[k]);
-  }
-  if (more) { for (const [k, v] of more) s += headerLine(k, v); }
+  for (const k of Object.keys(h)) s += headerLine(k, h[k]);
   return s === "" ? "" : `NATS/1.0${s}\r\n\r\n`;
 }
 
@@ -117,12 +112,15 @@ export class JsDurable implements DurableMsg {
     else m.ack();
   }
   nak(delayMs?: number): void {
+    this.out?.flush();
     this.m.nak(delayMs);
   }
   working(): void {
+    this.out?.flush();
     this.m.working();
   }
   term(): void {
+    this.out?.flush();
     this.m.term();
   }
 }

@@ -11,8 +11,9 @@
  * connection as a single command, as if it were one already encoded frame.
  *
  * The frames keep their order among themselves, and with everything else the
- * transport sends: it calls {@link FrameWriter.flush} before any other use
- * of the connection. The checks of nats.js's `publish` are kept: a closed or
+ * transport sends: it calls {@link FrameWriter.flush} before any other call
+ * it makes on the connection. (What nats.js sends by itself, a consumer's
+ * pull requests and pings, is not ordered with them.) The checks of nats.js's `publish` are kept: a closed or
  * draining connection, a subject with white space, a message past the
  * server's `max_payload` are not written here, and go through nats.js, which
  * throws what it always threw.
@@ -31,6 +32,9 @@ interface Protocol {
   sendCommand(cmd: Uint8Array): void;
   noMorePublishing?: boolean;
   info?: { max_payload?: number };
+  /** Counted as nats.js's `publish` counts them (`nc.stats()`). */
+  outMsgs: number;
+  outBytes: number;
 }
 
 const WHITESPACE = /[ \n\r\t]/;
@@ -93,6 +97,8 @@ export class FrameWriter {
       ? `PUB ${subject} ${reply} ${size}\r\n`
       : `PUB ${subject} ${size}\r\n`;
     this.#text += `${line}${payload}\r\n`;
+    p.outMsgs++;
+    p.outBytes += hlen + size;
     if (!this.#queued) {
       this.#queued = true;
       queueMicrotask(this.#flush);

@@ -34,6 +34,16 @@ Deno.test("nats_out - text and bytes, with and without headers, arrive in the or
       if (got.length === sent.length) all.resolve();
     });
     await t.flush();
+    // The text goes past nats.js's publish: count what does go through it.
+    const protocol = (t.nc as unknown as { protocol: { publish: (...a: unknown[]) => void } })
+      .protocol;
+    const natsPublish = protocol.publish;
+    let throughNats = 0;
+    protocol.publish = (...a: unknown[]) => {
+      throughNats++;
+      natsPublish.apply(protocol, a);
+    };
+    const outBefore = t.nc.stats().outMsgs;
     const texts = ["plain", "", "café", "😀 emoji", "lone \ud83d surrogate", "x".repeat(70_000)];
     for (let i = 0; i < 300; i++) {
       const data = `${i}:${texts[i % texts.length]}`;
@@ -52,6 +62,9 @@ Deno.test("nats_out - text and bytes, with and without headers, arrive in the or
     }
     await all.promise;
     sub.unsubscribe();
+    protocol.publish = natsPublish;
+    assert.equal(throughNats, 60, "only the bytes went through nats.js's publish");
+    assert.equal(t.nc.stats().outMsgs - outBefore, 300, "every message is counted");
     assert.deepEqual(
       got.map((m) => ({ subject: m.subject, header: m.header("X-I") })),
       sent.map((s, i) => ({ subject: `o.${i}`, header: s.header })),
@@ -96,11 +109,16 @@ Deno.test("nats_out - durable text publishes are stored with their headers and a
   }
 });
 
-Deno.test("nats_out - acks written as text settle work-queue messages", async () => {
+Deno.test("nats_out - acks written as text settle work-queue messages, once each", async () => {
   await using server = await TestServer.start();
   const t = await connectNats({ servers: server.url });
+  const observer = await connectNats({ servers: server.url });
   try {
     await t.ensureStreams([{ name: "W", subjects: ["w.>"], retention: "workqueue" }]);
+    // What the consumer's side sends back, as another connection hears it.
+    const answers: string[] = [];
+    observer.subscribe("$JS.ACK.W.>", (m) => answers.push(dec.decode(m.data)));
+    await observer.flush();
     for (let i = 0; i < 200; i++) t.publish(`w.${i}`, `${i}`);
     await t.flush();
     const spec = { stream: "W", durable: "c", maxAckPending: 1_000, ackWaitMs: 60_000, batch: 50 };
@@ -124,8 +142,11 @@ Deno.test("nats_out - acks written as text settle work-queue messages", async ()
     }
     assert.equal(left, 0);
     await h.stop();
-    assert.equal(seen, 200, "nothing was redelivered");
+    await observer.flush(); // every ack sent before is heard by now
+    assert.equal(answers.length, 200, `answers: ${answers.length}`);
+    assert.ok(answers.every((a) => a === "+ACK"));
   } finally {
+    await observer.close();
     await t.close();
   }
 });
