@@ -42,7 +42,8 @@ export interface RunInput {
   attempt: number;
   maxAttempts: number;
   signal: AbortSignal;
-  log: Logger;
+  /** The task's logger, or what makes it when the handler first asks (most never do). */
+  log: Logger | (() => Logger);
   onProgress(p: Progress): void;
   /** Largest serialised result accepted, in bytes. */
   maxResultBytes: number;
@@ -95,13 +96,17 @@ export function classify(
 /** Run one attempt to its end. Never throws. */
 export async function runAttempt(input: RunInput): Promise<AttemptResult> {
   const { def, signal } = input;
+  let log = typeof input.log === "function" ? undefined : input.log;
+  const logger = () => (log ??= (input.log as () => Logger)());
   const ctx: TaskContext = {
     id: input.id,
     type: def.type,
     attempt: input.attempt,
     maxAttempts: input.maxAttempts,
     signal,
-    log: input.log,
+    get log() {
+      return logger();
+    },
     sleep: abortableSleep(signal),
     fsRoots: input.fsRoots ?? [],
     httpAllow: input.httpAllow ?? [],
@@ -124,7 +129,7 @@ export async function runAttempt(input: RunInput): Promise<AttemptResult> {
           message: typeof p.message === "string" ? p.message.slice(0, 500) : undefined,
         });
       } else {
-        input.log.warn("handler yielded something that is not progress; ignored", {
+        logger().warn("handler yielded something that is not progress; ignored", {
           task: input.id,
         });
       }

@@ -208,7 +208,7 @@ export function workerBehavior(deps: WorkerDeps): Behavior<WorkerMsg, WorkerStat
               attempt: a.attempt,
               maxAttempts: a.maxAttempts,
               signal: controller.signal,
-              log: ctx.log.with({ task: a.id }),
+              log: () => ctx.log.with({ task: a.id }),
               maxResultBytes: deps.maxResultBytes,
               fsRoots: deps.fsRoots,
               httpAllow: deps.httpAllow,

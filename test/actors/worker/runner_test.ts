@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { HandlerDefinition } from "../../../src/internal_mod.ts";
 import { AbortReason, runAttempt } from "../../../actors/worker/runner.ts";
+import { createLogger } from "../../../src/log.ts";
 
 /** A handler that swallows its abort and returns as if it had finished. */
 const stubborn: HandlerDefinition = {
@@ -70,4 +71,54 @@ Deno.test("runner - a handler that ends before any abort succeeds", async () => 
     maxResultBytes: 1_000,
   });
   assert.deepEqual(r, { outcome: "succeeded", result: 42 });
+});
+
+Deno.test("runner - the task's logger is made when the handler first asks, once, and carries the task", async () => {
+  const lines: string[] = [];
+  let made = 0;
+  const input = (def: HandlerDefinition) => ({
+    def,
+    id: "t3",
+    payload: null,
+    attempt: 1,
+    maxAttempts: 1,
+    signal: new AbortController().signal,
+    log: () => {
+      made++;
+      return createLogger({
+        level: "debug",
+        format: "json",
+        fields: { task: "t3" },
+        sinks: [{ write: (line: string) => lines.push(line) }],
+      });
+    },
+    onProgress: () => {},
+    maxResultBytes: 1_000,
+  });
+  const quiet = await runAttempt(input({
+    type: "quiet",
+    // deno-lint-ignore require-yield
+    async *handler() {
+      return 1;
+    },
+  }));
+  assert.deepEqual(quiet, { outcome: "succeeded", result: 1 });
+  assert.equal(made, 0, "a handler that never logs costs no logger");
+  const talky = await runAttempt(input({
+    type: "talky",
+    async *handler(_p, ctx) {
+      ctx.log.info("one");
+      const { log } = ctx;
+      log.info("two");
+      yield "not progress" as never;
+      return 2;
+    },
+  }));
+  assert.deepEqual(talky, { outcome: "succeeded", result: 2 });
+  assert.equal(made, 1);
+  assert.deepEqual(lines.map((l) => [JSON.parse(l).msg, JSON.parse(l).task]), [
+    ["one", "t3"],
+    ["two", "t3"],
+    ["handler yielded something that is not progress; ignored", "t3"],
+  ]);
 });
