@@ -493,7 +493,8 @@ export function submissions(kit: Kit): Submissions {
       m.draft,
       m.principal,
       m.msg.seq,
-      m.msg,
+      // Held until the task ends, possibly behind thousands of others: only what acks it.
+      m.msg.settler?.() ?? m.msg,
       m.deps,
       m.msg.storedAt,
       m.retry,

@@ -111,6 +111,10 @@ export class JsDurable implements DurableMsg {
     if (this.out && m.reply && this.out.publish(m.reply, "+ACK")) m.didAck = true;
     else m.ack();
   }
+  settler(): { ack(): void } {
+    const reply = (this.m as JsMsg & { reply?: string }).reply;
+    return this.out && reply ? new AckOnly(reply, this.out) : this;
+  }
   nak(delayMs?: number): void {
     this.out?.flush();
     this.m.nak(delayMs);
@@ -122,6 +126,23 @@ export class JsDurable implements DurableMsg {
   term(): void {
     this.out?.flush();
     this.m.term();
+  }
+}
+
+/**
+ * The ack of a message and nothing else: its reply subject. What holds a task
+ * until it ends keeps this, not the message with its body, headers and
+ * nats.js's objects: thousands of tasks are held at once under a backlog, and
+ * every byte they keep is copied by each young-generation collection they
+ * live through.
+ */
+class AckOnly {
+  #done = false;
+  constructor(readonly reply: string, readonly out: FrameWriter) {}
+  ack(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.out.send(this.reply, "+ACK");
   }
 }
 

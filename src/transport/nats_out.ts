@@ -106,6 +106,13 @@ export class FrameWriter {
     return true;
   }
 
+  /** Publish text: queued as a frame, or (when it cannot be) through nats.js, which may throw. */
+  send(subject: string, payload: string): void {
+    if (this.publish(subject, payload)) return;
+    this.flush();
+    this.#nc.publish(subject, encoder.encode(payload));
+  }
+
   /** Hand what is queued to the connection now (before anything else is sent on it). */
   flush(): void {
     this.#queued = false;

@@ -28,6 +28,12 @@ export interface DurableMsg extends InMsg {
   working(): void;
   /** Never redeliver. */
   term(): void;
+  /**
+   * What acks this message, holding no more than that needs (not the body or
+   * headers): for whoever keeps it until the work is done. Without it, the
+   * message itself.
+   */
+  settler?(): { ack(): void };
 }
 
 /** Publish options. */

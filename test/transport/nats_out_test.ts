@@ -124,13 +124,30 @@ Deno.test("nats_out - acks written as text settle work-queue messages, once each
     const spec = { stream: "W", durable: "c", maxAckPending: 1_000, ackWaitMs: 60_000, batch: 50 };
     let seen = 0;
     const all = Promise.withResolvers<void>();
+    const held: { ack(): void }[] = [];
     const h = await t.consume(spec, (m) => {
-      m.ack();
-      m.ack(); // a second ack sends nothing more
-      m.nak(); // nor does a nak after the ack
+      if (seen % 2) {
+        m.ack();
+        m.ack(); // a second ack sends nothing more
+        m.nak(); // nor does a nak after the ack
+      } else {
+        // What a holder keeps instead of the message: it acks, once, and holds no body.
+        const s = m.settler!();
+        assert.notEqual(s, m);
+        const kept: unknown[] = Object.values(s);
+        assert.ok(
+          !kept.includes(m) && !kept.includes(m.data) &&
+            !kept.includes((m as unknown as { m: unknown }).m),
+        );
+        held.push(s);
+      }
       if (++seen === 200) all.resolve();
     });
     await all.promise;
+    for (const s of held) {
+      s.ack();
+      s.ack();
+    }
     await t.flush();
     // A work-queue stream drops what was acked; the server applies acks as they come.
     const deadline = Date.now() + 10_000;
