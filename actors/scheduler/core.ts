@@ -63,21 +63,7 @@ export interface CoreOptions {
   random?: () => number;
   /** Terminal task ids remembered for de-duplication and status. */
   recentLimit?: number;
-  /**
-   * Results waiting for their store (the stream's ack) at most: past it,
-   * nothing is dispatched until one is stored (default {@link MAX_STORING}).
-   */
-  maxStoring?: number;
 }
-
-/**
- * Results waiting to be stored at most, by default. A result waits for its
- * PubAck with its task's records around it; when nats-server is the slower
- * side, dispatching on only piles up finished tasks in memory, each copied by
- * every young-generation collection it lives through, while the server's
- * rate stays what it is. 256 keeps it busy (about 20 ms of its work here).
- */
-export const MAX_STORING = 256;
 
 /** The scheduler's state and rules. */
 export class SchedulerCore {
@@ -93,7 +79,6 @@ export class SchedulerCore {
     running: 0,
     accepted: 0,
     finished: 0,
-    storing: 0,
     stale: 0,
     queuedByPriority: new Array(10).fill(0),
   };
@@ -109,16 +94,12 @@ export class SchedulerCore {
   #dispatchSeq = 0;
   #pumpPending = false;
   #paused = false;
-  readonly #maxStoring: number;
-  /** The last dispatch round stopped at {@link MAX_STORING}: a stored result starts the next. */
-  #waitingForStores = false;
 
   /** An empty core, not paused. */
   constructor(o: CoreOptions) {
     this.#clock = o.clock;
     this.#fx = o.effects;
     this.#epoch = o.epoch;
-    this.#maxStoring = o.maxStoring ?? MAX_STORING;
     this.#table = new TaskTable(o.recentLimit ?? 100_000);
     this.tasks = this.#table.tasks;
     this.recent = this.#table.recent;
@@ -384,11 +365,6 @@ export class SchedulerCore {
     e.msg.ack();
     this.tasks.delete(id);
     this.stats.held--;
-    this.stats.storing--;
-    if (this.#waitingForStores && this.stats.storing < this.#maxStoring) {
-      this.#waitingForStores = false;
-      this.#schedulePump();
-    }
   }
 
   /** Publish a rejection for a submission that never became a task. */
@@ -435,10 +411,6 @@ export class SchedulerCore {
     const batches = new Map<string, Assignment[]>();
     let n = 0;
     for (;;) {
-      if (this.stats.storing >= this.#maxStoring) {
-        this.#waitingForStores = true;
-        break;
-      }
       const e = this.#ready.takeBest(this.workers);
       if (!e) break;
       const w = this.workers.choose(e.needs)!;

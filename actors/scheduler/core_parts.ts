@@ -44,8 +44,6 @@ export interface CoreStats {
   accepted: number;
   /** Tasks ended since the core began. */
   finished: number;
-  /** Tasks ended whose result is not stored yet. */
-  storing: number;
   /** Reports fenced off as stale. */
   stale: number;
   /** Tasks queued, by priority 0..9 (their sum is `queued`). */

@@ -261,7 +261,6 @@ export class Lifecycle implements DependantSettler {
     this.delta(e, end);
     if (state === "failed") p.fx.deadLetter(e, result);
     e.payload = undefined;
-    p.stats.storing++;
     p.fx.publishResult(e, result);
     settleDependants(e, state, this);
   }

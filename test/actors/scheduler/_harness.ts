@@ -93,7 +93,6 @@ export interface WorldOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   random?: () => number;
-  maxStoring?: number;
 }
 
 /** A core with a manual clock and a recording port. */
@@ -143,7 +142,6 @@ export class World {
       retryBaseMs: o.retryBaseMs ?? 1_000,
       retryMaxMs: o.retryMaxMs ?? 60_000,
       random: o.random ?? (() => 0.5),
-      maxStoring: o.maxStoring,
     });
   }
 

@@ -532,33 +532,3 @@ Deno.test("scheduler core - a submission delivered before is announced as redeli
   assert.equal(w.deltasOf("r1")[0].redelivered, true);
   assert.equal(w.deltasOf("r2")[0].redelivered, undefined);
 });
-
-Deno.test("scheduler core - past maxStoring results waiting for their store, nothing is dispatched until one is stored", async () => {
-  const w = new World({ maxStoring: 2 });
-  w.node("n1", ["n1/0", 10]);
-  for (const id of ["a", "b", "c", "d"]) w.submit(id);
-  const first = w.pump();
-  assert.equal(first.length, 4, "free slots and no result waiting: all four go");
-  w.done(first[0], "succeeded");
-  w.done(first[1], "succeeded");
-  assert.equal(w.core.stats.storing, 2);
-  w.submit("e");
-  assert.equal(w.pump().length, 0, "two results wait, the cap is two: e waits in the queue");
-  assert.equal(w.core.stats.queued, 1);
-  w.core.resultStored("a");
-  assert.equal(w.core.stats.storing, 1);
-  assert.equal(w.fx.assigned.length, 4, "not within the store's own call");
-  await Promise.resolve();
-  assert.equal(w.fx.assigned.length, 5, "a stored result starts the next round");
-  assert.equal(w.fx.assigned[4].id, "e");
-  w.core.resultStored("a"); // again: nothing changes
-  assert.equal(w.core.stats.storing, 1);
-  w.done(first[2], "succeeded");
-  w.submit("f");
-  assert.equal(w.pump().length, 0);
-  w.core.resultStored("b");
-  w.core.resultStored("c");
-  assert.equal(w.core.stats.storing, 0);
-  await Promise.resolve();
-  assert.equal(w.fx.assigned.at(-1)!.id, "f");
-});
