@@ -83,6 +83,51 @@ export function inMsg(m: Msg): InMsg {
   };
 }
 
+/** A delivery's stream sequence, delivery count and storage time (ms), from its reply subject. */
+export interface AckInfo {
+  seq: number;
+  deliveries: number;
+  /** When the stream stored it, in whole milliseconds since the epoch. */
+  ms: number;
+}
+
+/**
+ * Read a JetStream reply subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer
+ * seq>.<time ns>.<pending>` (nats-server 2.9), or with `<domain>.<account hash>` after `ACK` and
+ * perhaps a token more at the end (later servers). Null for anything else. Numbers are read digit
+ * by digit from the string: no array of tokens, no substrings.
+ */
+export function ackInfo(reply: string): AckInfo | null {
+  if (!reply.startsWith("$JS.ACK.")) return null;
+  const dots: number[] = ACK_DOTS;
+  let n = 0;
+  for (let i = reply.indexOf("."); i >= 0 && n < 12; i = reply.indexOf(".", i + 1)) dots[n++] = i;
+  // Tokens are n + 1: 9 in the old form, 11 or 12 in the new; the fields start at `first`.
+  const first = n === 8 ? 4 : n === 10 || n === 11 ? 6 : -1;
+  if (first < 0) return null;
+  const end = (k: number) => (k < n ? dots[k] : reply.length);
+  const deliveries = digits(reply, dots[first - 1] + 1, end(first));
+  const seq = digits(reply, dots[first] + 1, end(first + 1));
+  // Nanoseconds: all but the last six digits are the milliseconds, exactly (no float rounding).
+  const ms = digits(reply, dots[first + 2] + 1, end(first + 3) - 6);
+  if (deliveries < 0 || seq < 0 || ms < 0) return null;
+  return { seq, deliveries, ms };
+}
+
+const ACK_DOTS: number[] = new Array(12).fill(0);
+
+/** The decimal number in `s` from `from` to `to`, or -1 if that is not all digits. */
+function digits(s: string, from: number, to: number): number {
+  if (to <= from) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
 /** A JetStream message as a {@link DurableMsg}: methods on the prototype, no closures per message. */
 export class JsDurable implements DurableMsg {
   constructor(readonly m: JsMsg, readonly out?: FrameWriter) {}
@@ -92,14 +137,30 @@ export class JsDurable implements DurableMsg {
   get data(): Uint8Array {
     return this.m.data;
   }
+  #info: AckInfo | undefined;
+  /** What the reply subject says (nats.js's own parse splits it into an array first). */
+  get #ack(): AckInfo {
+    if (this.#info) return this.#info;
+    const reply = (this.m as JsMsg & { reply?: string }).reply ?? "";
+    let info = ackInfo(reply);
+    if (!info) {
+      const i = this.m.info;
+      info = {
+        seq: i.streamSequence,
+        deliveries: i.deliveryCount,
+        ms: Math.floor(i.timestampNanos / MS),
+      };
+    }
+    return this.#info = info;
+  }
   get seq(): number {
-    return this.m.seq;
+    return this.#ack.seq;
   }
   get deliveries(): number {
-    return this.m.info.deliveryCount;
+    return this.#ack.deliveries;
   }
   get storedAt(): number {
-    return Math.floor(this.m.info.timestampNanos / MS);
+    return this.#ack.ms;
   }
   header(name: string): string | undefined {
     return headerOf(this.m.headers, name);

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { connectNats } from "../../src/transport/nats.ts";
+import { ackInfo, type JsDurable, MS } from "../../src/transport/nats_msg.ts";
+import { TestServer } from "../_nats_server.ts";
+
+Deno.test("nats_msg - ackInfo reads both forms of a JetStream reply subject and refuses others", () => {
+  const ts = "1764380000123456789";
+  assert.deepEqual(ackInfo(`$JS.ACK.TASKS.scheduler.3.1234.99.${ts}.7`), {
+    seq: 1234,
+    deliveries: 3,
+    ms: 1764380000123,
+  });
+  assert.deepEqual(ackInfo(`$JS.ACK._.ACCHASH.TASKS.scheduler.1.42.5.${ts}.0`), {
+    seq: 42,
+    deliveries: 1,
+    ms: 1764380000123,
+  });
+  assert.deepEqual(ackInfo(`$JS.ACK.hub.ACCHASH.TASKS.scheduler.2.43.6.${ts}.0.r4nd0m`), {
+    seq: 43,
+    deliveries: 2,
+    ms: 1764380000123,
+  });
+  for (
+    const bad of [
+      "",
+      "_INBOX.abc.1",
+      "$JS.ACK.TASKS.scheduler.3.1234.99.12345.7", // a time of under a millisecond
+      "$JS.ACK.TASKS.scheduler.3.1234.99", // too few tokens
+      `$JS.ACK.TASKS.scheduler.x.1234.99.${ts}.7`, // not a number
+      `$JS.ACK.TASKS.scheduler..1234.99.${ts}.7`, // empty
+      `$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m`, // too many
+    ]
+  ) assert.equal(ackInfo(bad), null, bad);
+});
+
+Deno.test("nats_msg - a delivery's sequence, count and time agree with nats.js's own reading", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "W", subjects: ["w.>"], retention: "workqueue" }]);
+    for (let i = 0; i < 5; i++) t.publish(`w.${i}`, `${i}`);
+    await t.flush();
+    const spec = { stream: "W", durable: "c", maxAckPending: 100, ackWaitMs: 60_000, batch: 10 };
+    const seen: JsDurable[] = [];
+    const all = Promise.withResolvers<void>();
+    const h = await t.consume(spec, (m) => {
+      const d = m as JsDurable;
+      seen.push(d);
+      // The first delivery of the first message is put back once: a second delivery to compare.
+      if (d.seq === 1 && d.deliveries === 1) d.nak();
+      else d.ack();
+      if (seen.length === 6) all.resolve();
+    });
+    await all.promise;
+    await h.stop();
+    for (const d of seen) {
+      const info = d.m.info;
+      assert.equal(d.seq, info.streamSequence);
+      assert.equal(d.deliveries, info.deliveryCount);
+      // nats.js reads the nanoseconds into a float: its milliseconds may be one off.
+      assert.ok(Math.abs(d.storedAt - Math.floor(info.timestampNanos / MS)) <= 1);
+      assert.ok(Math.abs(d.storedAt - Date.now()) < 60_000);
+    }
+    assert.deepEqual(seen.map((d) => [d.seq, d.deliveries]).sort(), [
+      [1, 1],
+      [1, 2],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+      [5, 1],
+    ]);
+  } finally {
+    await t.close();
+  }
+});
