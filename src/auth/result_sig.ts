@@ -37,6 +37,9 @@ export function resultKey(secret: string): Uint8Array {
 
 const textEncoder = new TextEncoder();
 
+/** The header value for a MAC. */
+const signatureOf = (mac: Uint8Array) => `b3.${Buffer.from(mac).toString("base64url")}`;
+
 /** A keyed BLAKE3 of one body at a time (the hasher is reused: no allocation per result). */
 class Mac {
   private readonly scratch = new Uint8Array(64 * 1024);
@@ -71,12 +74,12 @@ export class ResultSigner {
 
   /** The header value for a result body. */
   sign(body: Uint8Array): string {
-    return `b3.${Buffer.from(this.mac.of(body)).toString("base64url")}`;
+    return signatureOf(this.mac.of(body));
   }
 
   /** The signature of `text` as it is sent: its UTF-8 (the same as `sign` of those bytes). */
   signText(text: string): string {
-    return `b3.${Buffer.from(this.mac.ofText(text)).toString("base64url")}`;
+    return signatureOf(this.mac.ofText(text));
   }
 }
 

@@ -46,7 +46,7 @@ import type {
   Transport,
 } from "./types.ts";
 import { ChurnMap } from "../runtime/churn_map.ts";
-import { headerOf, headerText, inMsg, JsDurable, MS, pubAckError, toHeaders } from "./nats_msg.ts";
+import { headerOf, inMsg, JsDurable, MS, pubAckError, toHeaders } from "./nats_msg.ts";
 import { FrameWriter } from "./nats_out.ts";
 
 export { pubAckError } from "./nats_msg.ts";
@@ -70,7 +70,6 @@ const PULL_HEARTBEAT_MS = 500;
 /** Pull-loop notices that are routine (every pull, every heartbeat, a pull that expired). */
 const QUIET = /^(next|heartbeat|debug|discard)$/;
 const decoder = new TextDecoder();
-const encoder = new TextEncoder();
 
 /** Connect to NATS and return the transport. */
 export async function connectNats(options: NatsOptions): Promise<NatsTransport> {
@@ -136,16 +135,7 @@ export class NatsTransport implements Transport {
   }
 
   publish(subject: string, data: Uint8Array | string, opts?: PublishOptions): void {
-    if (typeof data === "string") {
-      if (this.#out.publish(subject, data, opts?.reply, headerText(opts?.headers))) return;
-      data = encoder.encode(data);
-    }
-    this.#out.flush();
-    this.nc.publish(
-      subject,
-      data,
-      opts ? { headers: toHeaders(opts.headers), reply: opts.reply } : undefined,
-    );
+    this.#out.send(subject, data, opts?.reply, opts?.headers);
   }
 
   subscribe(subject: string, fn: (msg: InMsg) => void, opts?: { queue?: string }): Subscription {
@@ -182,10 +172,7 @@ export class NatsTransport implements Transport {
   }
 
   respond(msg: InMsg, data: Uint8Array, headers?: Record<string, string>): void {
-    if (msg.reply) {
-      this.#out.flush();
-      this.nc.publish(msg.reply, data, headers ? { headers: toHeaders(headers) } : undefined);
-    }
+    if (msg.reply) this.#out.send(msg.reply, data, undefined, headers);
   }
 
   inbox(): string {
@@ -282,12 +269,7 @@ export class NatsTransport implements Transport {
             headers["Nats-Expected-Last-Subject-Sequence"] = String(opts.expectLastSubjectSeq);
           }
         }
-        if (typeof data === "string") {
-          if (this.#out.publish(subject, data, reply, headerText(headers))) return;
-          data = encoder.encode(data);
-        }
-        this.#out.flush();
-        this.nc.publish(subject, data, { reply, headers: toHeaders(headers) });
+        this.#out.send(subject, data, reply, headers);
       } catch (err) {
         this.#pending.delete(id);
         resolve({ ok: false, code: "ERROR", message: (err as Error).message });
@@ -565,12 +547,17 @@ export class NatsTransport implements Transport {
     });
     const casMiss = (err: unknown) =>
       /wrong last sequence|key exists|10071|10164/i.test(String((err as Error)?.message));
+    // Each call first writes out the text frames queued before it (a lease given up after the
+    // last results, say), as every other call of this transport does.
+    const out = this.#out;
     return {
       get: async (key) => {
+        out.flush();
         const e = await kv.get(key);
         return e && e.operation === "PUT" ? entry(e) : null;
       },
       create: async (key, value) => {
+        out.flush();
         try {
           return await kv.create(key, value);
         } catch (err) {
@@ -579,6 +566,7 @@ export class NatsTransport implements Transport {
         }
       },
       update: async (key, value, revision) => {
+        out.flush();
         try {
           return await kv.update(key, value, revision);
         } catch (err) {
@@ -586,18 +574,26 @@ export class NatsTransport implements Transport {
           throw err;
         }
       },
-      put: (key, value) => kv.put(key, value),
-      delete: (key) => kv.delete(key),
+      put: (key, value) => {
+        out.flush();
+        return kv.put(key, value);
+      },
+      delete: (key) => {
+        out.flush();
+        return kv.delete(key);
+      },
       entries: async () => {
-        const out: KvEntry[] = [];
+        out.flush();
+        const all: KvEntry[] = [];
         const keys = await kv.keys();
         for await (const k of keys) {
           const e = await kv.get(k);
-          if (e && e.operation === "PUT") out.push(entry(e));
+          if (e && e.operation === "PUT") all.push(entry(e));
         }
-        return out;
+        return all;
       },
       watch: async (key, fn) => {
+        out.flush();
         const it = await kv.watch({ key });
         void (async () => {
           for await (const e of it) fn(entry(e));

@@ -45,17 +45,17 @@ const validNames = new Set<string>();
 export function toHeaders(h: Record<string, string> | undefined): MsgHdrs | undefined {
   if (!h) return undefined;
   const out = new MsgHdrsImpl();
-  for (const k of Object.keys(h)) {
-    checkName(k);
-    out.headers.set(k, [MsgHdrsImpl.validHeaderValue(h[k])]);
-  }
+  for (const k of Object.keys(h)) out.headers.set(k, [checked(k, h[k])]);
   return out;
 }
 
-function checkName(k: string): void {
-  if (validNames.has(k)) return;
-  canonicalMIMEHeaderKey(k); // throws on a name nats.js would refuse
-  if (validNames.size < 1_000) validNames.add(k);
+/** A header's value as nats.js would send it (trimmed); throws on what nats.js would refuse. */
+function checked(k: string, v: string): string {
+  if (!validNames.has(k)) {
+    canonicalMIMEHeaderKey(k); // throws on a name nats.js would refuse
+    if (validNames.size < 1_000) validNames.add(k);
+  }
+  return MsgHdrsImpl.validHeaderValue(v);
 }
 
 /**
@@ -65,13 +65,8 @@ function checkName(k: string): void {
 export function headerText(h: Record<string, string> | undefined): string {
   if (!h) return "";
   let s = "";
-  for (const k of Object.keys(h)) s += headerLine(k, h[k]);
+  for (const k of Object.keys(h)) s += `\r\n${k}: ${checked(k, h[k])}`;
   return s === "" ? "" : `NATS/1.0${s}\r\n\r\n`;
-}
-
-function headerLine(k: string, v: string): string {
-  checkName(k);
-  return `\r\n${k}: ${MsgHdrsImpl.validHeaderValue(v)}`;
 }
 
 export function inMsg(m: Msg): InMsg {
@@ -128,6 +123,9 @@ function digits(s: string, from: number, to: number): number {
   return v;
 }
 
+/** The body of a positive ack. */
+const ACK = "+ACK";
+
 /** A JetStream message as a {@link DurableMsg}: methods on the prototype, no closures per message. */
 export class JsDurable implements DurableMsg {
   constructor(readonly m: JsMsg, readonly out?: FrameWriter) {}
@@ -137,12 +135,15 @@ export class JsDurable implements DurableMsg {
   get data(): Uint8Array {
     return this.m.data;
   }
+  /** The subject its acks go to (nats.js's `JsMsg` has it, its type does not say so). */
+  get #reply(): string {
+    return (this.m as JsMsg & { reply?: string }).reply ?? "";
+  }
   #info: AckInfo | undefined;
   /** What the reply subject says (nats.js's own parse splits it into an array first). */
   get #ack(): AckInfo {
     if (this.#info) return this.#info;
-    const reply = (this.m as JsMsg & { reply?: string }).reply ?? "";
-    let info = ackInfo(reply);
+    let info = ackInfo(this.#reply);
     if (!info) {
       const i = this.m.info;
       info = {
@@ -166,15 +167,15 @@ export class JsDurable implements DurableMsg {
     return headerOf(this.m.headers, name);
   }
   ack(): void {
-    // As nats.js's own ack (one final ack, marked on the message), written with the frames.
-    const m = this.m as JsMsg & { didAck: boolean; reply?: string };
+    // As nats.js's own ack: one final ack, marked on the message before it is sent.
+    const m = this.m as JsMsg & { didAck: boolean };
     if (m.didAck) return;
-    if (this.out && m.reply && this.out.publish(m.reply, "+ACK")) m.didAck = true;
-    else m.ack();
+    if (!this.out || !this.#reply) return m.ack();
+    m.didAck = true;
+    this.out.send(this.#reply, ACK);
   }
   settler(): { ack(): void } {
-    const reply = (this.m as JsMsg & { reply?: string }).reply;
-    return this.out && reply ? new AckOnly(reply, this.out) : this;
+    return this.out && this.#reply ? new AckOnly(this.#reply, this.out) : this;
   }
   nak(delayMs?: number): void {
     this.out?.flush();
@@ -203,7 +204,7 @@ class AckOnly {
   ack(): void {
     if (this.#done) return;
     this.#done = true;
-    this.out.send(this.reply, "+ACK");
+    this.out.send(this.reply, ACK);
   }
 }
 

@@ -26,6 +26,7 @@
  */
 
 import type { NatsConnection } from "@nats-io/transport-node";
+import { headerText, toHeaders } from "./nats_msg.ts";
 
 /** What is used of nats.js's protocol handler. */
 interface Protocol {
@@ -76,11 +77,26 @@ export class FrameWriter {
   }
 
   /**
-   * Queue a message. `headers` is a whole header block
-   * (`NATS/1.0\r\n…\r\n\r\n`). False when it was not queued: the caller sends
-   * it through nats.js (after {@link flush}), which also reports the error.
+   * Send one message. Text goes as a queued frame when it can; bytes, and
+   * text the checks below refuse, go through nats.js after the frames queued
+   * before them, so nats.js throws what it always threw.
    */
-  publish(subject: string, payload: string, reply?: string, headers?: string): boolean {
+  send(
+    subject: string,
+    data: Uint8Array | string,
+    reply?: string,
+    headers?: Record<string, string>,
+  ): void {
+    if (typeof data === "string") {
+      if (this.#queue(subject, data, reply, headerText(headers))) return;
+      data = encoder.encode(data);
+    }
+    this.flush();
+    this.#nc.publish(subject, data, { reply, headers: toHeaders(headers) });
+  }
+
+  /** Queue a text message (`headers`: a whole header block, or ""); false when it cannot be. */
+  #queue(subject: string, payload: string, reply: string | undefined, headers: string): boolean {
     const p = this.#protocol;
     if (p === null || p.noMorePublishing || this.#nc.isClosed()) return false;
     if (subject.length === 0 || WHITESPACE.test(subject)) return false;
@@ -104,13 +120,6 @@ export class FrameWriter {
       queueMicrotask(this.#flush);
     }
     return true;
-  }
-
-  /** Publish text: queued as a frame, or (when it cannot be) through nats.js, which may throw. */
-  send(subject: string, payload: string): void {
-    if (this.publish(subject, payload)) return;
-    this.flush();
-    this.#nc.publish(subject, encoder.encode(payload));
   }
 
   /** Hand what is queued to the connection now (before anything else is sent on it). */
