@@ -1,6 +1,7 @@
 /**
- * The NATS JetStream transport: with `nats_msg.ts`, the only code of the
- * server side that imports `@nats-io/*`.
+ * The NATS JetStream transport: with `nats_msg.ts` (messages and headers),
+ * `nats_out.ts` (outgoing frames) and `nats_kv.ts` (KV buckets), the only
+ * code of the server side that imports `@nats-io/*`.
  *
  * Durable publishes do not go through `js.publish`: each of those is a
  * request with its own timer and promise plumbing, which caps a connection at
@@ -36,7 +37,6 @@ import type {
   DurablePublishOptions,
   InMsg,
   KvBucket,
-  KvEntry,
   PubAck,
   PublishOptions,
   StoredMsg,
@@ -48,6 +48,7 @@ import type {
 import { ChurnMap } from "../runtime/churn_map.ts";
 import { headerOf, inMsg, JsDurable, MS, pubAckError, toHeaders } from "./nats_msg.ts";
 import { FrameWriter } from "./nats_out.ts";
+import { kvBucket } from "./nats_kv.ts";
 
 export { pubAckError } from "./nats_msg.ts";
 
@@ -537,70 +538,7 @@ export class NatsTransport implements Transport {
       ttl: opts?.historyTtlMs ?? 0,
       replicas: opts?.replicas ?? 1,
     });
-    const entry = (
-      e: { key: string; value: Uint8Array; revision: number; operation: string },
-    ): KvEntry => ({
-      key: e.key,
-      value: e.value,
-      revision: e.revision,
-      operation: e.operation as KvEntry["operation"],
-    });
-    const casMiss = (err: unknown) =>
-      /wrong last sequence|key exists|10071|10164/i.test(String((err as Error)?.message));
-    // Each call first writes out the text frames queued before it (a lease given up after the
-    // last results, say), as every other call of this transport does.
-    const out = this.#out;
-    return {
-      get: async (key) => {
-        out.flush();
-        const e = await kv.get(key);
-        return e && e.operation === "PUT" ? entry(e) : null;
-      },
-      create: async (key, value) => {
-        out.flush();
-        try {
-          return await kv.create(key, value);
-        } catch (err) {
-          if (casMiss(err)) return null;
-          throw err;
-        }
-      },
-      update: async (key, value, revision) => {
-        out.flush();
-        try {
-          return await kv.update(key, value, revision);
-        } catch (err) {
-          if (casMiss(err)) return null;
-          throw err;
-        }
-      },
-      put: (key, value) => {
-        out.flush();
-        return kv.put(key, value);
-      },
-      delete: (key) => {
-        out.flush();
-        return kv.delete(key);
-      },
-      entries: async () => {
-        out.flush();
-        const all: KvEntry[] = [];
-        const keys = await kv.keys();
-        for await (const k of keys) {
-          const e = await kv.get(k);
-          if (e && e.operation === "PUT") all.push(entry(e));
-        }
-        return all;
-      },
-      watch: async (key, fn) => {
-        out.flush();
-        const it = await kv.watch({ key });
-        void (async () => {
-          for await (const e of it) fn(entry(e));
-        })();
-        return { unsubscribe: () => it.stop() };
-      },
-    };
+    return kvBucket(kv, this.#out);
   }
 
   onConnection(fn: (e: ConnectionEvent) => void): void {
