@@ -7,6 +7,36 @@
  */
 
 import type { Client } from "../test/_cluster.ts";
+import type { TaskResult } from "../src/internal_mod.ts";
+
+/**
+ * Results that did not succeed, by phase and by what they ended as: a figure
+ * counted with rejections in it (a rate limit, say) would be a figure of
+ * refusals, so every bench prints these next to its own.
+ */
+export class NotSucceeded {
+  #counts = new Map<string, number>();
+
+  /** Count `r` under `phase` unless it succeeded; true when it did. */
+  note(phase: string, r: TaskResult): boolean {
+    if (r.state === "succeeded") return true;
+    const key = `${phase}: ${r.state}${r.error ? ` ${r.error.code}` : ""}`;
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+    return false;
+  }
+
+  /** How many did not succeed under `phase`. */
+  count(phase: string): number {
+    let n = 0;
+    for (const [k, v] of this.#counts) if (k.startsWith(`${phase}: `)) n += v;
+    return n;
+  }
+
+  /** One line per kind, or nothing when every task succeeded. */
+  lines(): string[] {
+    return [...this.#counts].map(([k, v]) => `  NOT SUCCEEDED ${k}: ${v}`);
+  }
+}
 
 /** CPU time (user + system) of a process so far, in µs (USER_HZ is 100 on Linux). */
 export async function cpuMicros(pid: number): Promise<number> {
@@ -25,11 +55,14 @@ export async function echoBurst(
   tag: string,
   n: number,
   perMessage = 1,
+  failures?: NotSucceeded,
 ): Promise<void> {
   let done = 0;
   const all = Promise.withResolvers<void>();
   client.onResult((r) => {
-    if (r.id.startsWith(tag) && ++done === n) all.resolve();
+    if (!r.id.startsWith(tag)) return;
+    failures?.note(tag, r);
+    if (++done === n) all.resolve();
   });
   const headers = { Authorization: `Bearer ${client.token}` };
   const step = perMessage > 1 ? perMessage : 500;

@@ -17,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
-import { cpuMicros, echoBurst } from "./_echo.ts";
+import { cpuMicros, echoBurst, NotSucceeded } from "./_echo.ts";
 
 /** Run and print. */
 export async function run(o: { tasks: number; bursts: number }): Promise<void> {
@@ -29,11 +29,12 @@ export async function run(o: { tasks: number; bursts: number }): Promise<void> {
   try {
     await using client = await Client.connect(server.url);
     await client.waitForNode();
+    const failures = new NotSucceeded();
     const burst = async (tag: string, n: number, batched: boolean) => {
       const node0 = await cpuMicros(node.child.pid);
       const nats0 = await cpuMicros(server.pid);
       const t0 = performance.now();
-      await echoBurst(client, tag, n, batched ? 1_000 : 1);
+      await echoBurst(client, tag, n, batched ? 1_000 : 1, failures);
       const s = (performance.now() - t0) / 1000;
       const nodeUs = (await cpuMicros(node.child.pid) - node0) / n;
       const natsUs = (await cpuMicros(server.pid) - nats0) / n;
@@ -50,6 +51,7 @@ export async function run(o: { tasks: number; bursts: number }): Promise<void> {
       await burst(`s${k}-`, o.tasks, false);
       await burst(`b${k}-`, o.tasks, true);
     }
+    for (const line of failures.lines()) console.log(line);
   } finally {
     node.kill("SIGTERM");
     await node.exited;

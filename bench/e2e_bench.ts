@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import * as hdr from "hdr-histogram-js";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
+import { NotSucceeded } from "./_echo.ts";
 
 interface Options {
   tasks: number;
@@ -85,13 +86,16 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
         opts.split ? "scheduler and worker processes" : "all-in-one node"
       } (${opts.workers} workers), nats-server file storage, echo tasks`,
     );
+    const failures = new NotSucceeded();
     // 1. Throughput.
     {
       const n = opts.tasks;
       let done = 0;
       const finished = Promise.withResolvers<number>();
       client.onResult((r) => {
-        if (r.id.startsWith("tp-") && ++done === n) finished.resolve(performance.now());
+        if (!r.id.startsWith("tp-")) return;
+        failures.note("throughput", r);
+        if (++done === n) finished.resolve(performance.now());
       });
       const t0 = performance.now();
       for (let i = 0; i < n; i++) {
@@ -124,6 +128,7 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
       let lastAt = 0;
       client.onResult((r, at) => {
         if (!r.id.startsWith(tag)) return;
+        failures.note(`${rate}/s`, r);
         const i = Number(r.id.slice(tag.length));
         const t = intended[i];
         toResult.recordValue(Math.max(1, Math.round((at - t) * 1000)));
@@ -162,6 +167,7 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
           (done < total ? `  (only ${done} of ${total} results within 60 s)` : ""),
       );
     }
+    for (const line of failures.lines()) console.log(line);
   } finally {
     for (const node of nodes) node.kill("SIGTERM");
     for (const node of nodes) await node.exited;

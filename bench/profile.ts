@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
 import { freePort } from "../src/transport/nats_server.ts";
-import { cpuMicros, echoBurst } from "./_echo.ts";
+import { cpuMicros, echoBurst, NotSucceeded } from "./_echo.ts";
 
 interface ProfileNode {
   id: number;
@@ -171,10 +171,12 @@ export async function run(
     TASK_SCHEDULER_LOG_LEVEL: "warn",
     NODE_DENO_FLAGS: `--inspect=127.0.0.1:${port}`,
   });
+  const failures = new NotSucceeded();
   try {
     await using client = await Client.connect(server.url);
     await client.waitForNode();
-    const send = (tag: string, n: number) => echoBurst(client, tag, n, Math.max(1, o.batch));
+    const send = (tag: string, n: number) =>
+      echoBurst(client, tag, n, Math.max(1, o.batch), failures);
     await send("warm-", Math.min(20_000, o.tasks));
     const inspector = await Inspector.open(port);
     if (o.alloc || o.survivors) {
@@ -233,6 +235,7 @@ export async function run(
     tally.print("JS thread µs per task, ", per, o.top);
     console.log(`\nprofile written to ${o.out}`);
   } finally {
+    for (const line of failures.lines()) console.log(line);
     node.kill("SIGTERM");
     await node.exited;
   }

@@ -34,6 +34,7 @@ import { Queue } from "bullmq";
 import { Client, startNodeProcess } from "../../test/_cluster.ts";
 import { TestServer } from "../../test/_nats_server.ts";
 import { freePort } from "../../src/transport/nats_server.ts";
+import { NotSucceeded } from "../_echo.ts";
 
 interface Options {
   tasks: number;
@@ -59,6 +60,8 @@ interface Figures {
   /** This system only: the same tasks, 1,000 to a message (a JSON array). */
   batched?: number;
   open: Map<number, Latency>;
+  /** This system's results that were not `succeeded`, by phase (its tag). */
+  failures?: NotSucceeded;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -80,6 +83,7 @@ function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
 }
 
 async function ours(o: Options): Promise<Figures> {
+  const failures = new NotSucceeded();
   await using server = await TestServer.start();
   const node = startNodeProcess(["--node-id", "peers"], {
     TASK_SCHEDULER_MESSAGE_BROKER: server.url,
@@ -92,7 +96,9 @@ async function ours(o: Options): Promise<Figures> {
       let done = 0;
       const all = Promise.withResolvers<number>();
       client.onResult((r) => {
-        if (r.id.startsWith(tag) && ++done === n) all.resolve(now());
+        if (!r.id.startsWith(tag)) return;
+        failures.note(tag, r);
+        if (++done === n) all.resolve(now());
       });
       const start = now();
       for (let i = 0; i < n; i++) {
@@ -107,7 +113,9 @@ async function ours(o: Options): Promise<Figures> {
       let done = 0;
       const all = Promise.withResolvers<number>();
       client.onResult((r) => {
-        if (r.id.startsWith(tag) && ++done === n) all.resolve(now());
+        if (!r.id.startsWith(tag)) return;
+        failures.note(tag, r);
+        if (++done === n) all.resolve(now());
       });
       const headers = { Authorization: `Bearer ${client.token}` };
       const start = now();
@@ -138,6 +146,7 @@ async function ours(o: Options): Promise<Figures> {
       const all = Promise.withResolvers<void>();
       client.onResult((r) => {
         if (!r.id.startsWith(tag)) return;
+        failures.note(tag, r);
         const at = now();
         const t = intended[Number(r.id.slice(tag.length))];
         h.recordValue(Math.max(1, Math.round((at - t) * 1000)));
@@ -171,7 +180,7 @@ async function ours(o: Options): Promise<Figures> {
         },
       });
     }
-    return { throughput, batched, open };
+    return { throughput, batched, open, failures };
   } finally {
     node.kill("SIGTERM");
     await node.exited;
@@ -289,15 +298,19 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
   const b = await bullmq(o);
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "-");
   console.log("\nthroughput (tasks/s)");
+  const invalid = (tag: string) => {
+    const n = a.failures!.count(tag);
+    return n ? `  (NOT VALID: ${n} of these tasks did not succeed)` : "";
+  };
   console.log(
     `  one task a message: this system ${Math.round(a.throughput)}  BullMQ (addBulk) ${
       Math.round(b.throughput)
-    }  ratio ${(a.throughput / b.throughput).toFixed(2)}x`,
+    }  ratio ${(a.throughput / b.throughput).toFixed(2)}x${invalid("tp-")}`,
   );
   console.log(
     `  1,000 tasks a message: this system ${Math.round(a.batched!)}  BullMQ (addBulk) ${
       Math.round(b.throughput)
-    }  ratio ${(a.batched! / b.throughput).toFixed(2)}x`,
+    }  ratio ${(a.batched! / b.throughput).toFixed(2)}x${invalid("bt-")}`,
   );
   console.log(
     "\nopen loop, ms from intended send (this system: to the handler's start and to the result at the client;",
@@ -320,9 +333,11 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
         y ? (y.p99 / x.p99).toFixed(2) + "x" : "-"
       }` +
         (x.done < rate * o.seconds ? `  (ours: ${x.done} of ${rate * o.seconds} in time)` : "") +
-        (y && y.done < rate * o.seconds ? `  (BullMQ: ${y.done} in time)` : ""),
+        (y && y.done < rate * o.seconds ? `  (BullMQ: ${y.done} in time)` : "") +
+        invalid(`r${rate}-`),
     );
   }
+  for (const line of a.failures!.lines()) console.log(line);
 }
 
 if (import.meta.main) {

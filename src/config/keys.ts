@@ -335,19 +335,19 @@ export const CONFIG_KEYS: Keys<Settings> = {
       "submissions the TASKS stream may hold (waiting or not yet finished): when full, new ones are refused. 0: no limit",
   },
   // Per-user limits (actors/scheduler/limits.ts). The defaults never throttle one user on one
-  // leader: it checks about 13,000 submissions/s on two cores, and bench/e2e_bench.ts sends
-  // 52,000 at once as one user; a per-user in-flight cap below maxQueue would refuse such a
-  // burst, and one at or above it never bites, so the cap is off unless set.
+  // leader: it checks up to about 35,000 submissions/s on two cores (batches of 1,000), and the
+  // benches send 140,000 in a few seconds as one user; a per-user in-flight cap below maxQueue
+  // would refuse such a burst, and one at or above it never bites, so the cap is off unless set.
   userRate: {
     env: "TASK_SCHEDULER_USER_RATE",
-    default: 20_000,
+    default: 100_000,
     rule: int(0, 10_000_000),
     help:
       "submissions per second per user (token sub), on average; 0: no limit. The default is above what one leader can check, so only a lower value throttles",
   },
   userBurst: {
     env: "TASK_SCHEDULER_USER_BURST",
-    default: 50_000,
+    default: 250_000,
     rule: int(1, 100_000_000),
     help: "submissions one user may make at once before userRate applies",
   },
