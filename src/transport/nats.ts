@@ -46,7 +46,7 @@ import type {
   Transport,
 } from "./types.ts";
 import { ChurnMap } from "../runtime/churn_map.ts";
-import { headerOf, inMsg, JsDurable, MS, pubAckError, toHeaders } from "./nats_msg.ts";
+import { headerOf, inMsg, JsDurable, MS, plainPubAck, pubAckError, toHeaders } from "./nats_msg.ts";
 import { FrameWriter } from "./nats_out.ts";
 import { kvBucket } from "./nats_kv.ts";
 
@@ -285,6 +285,11 @@ export class NatsTransport implements Transport {
     this.#pending.delete(id);
     if (m.headers?.code === 503) {
       p.resolve({ ok: false, code: "NO_STREAM", message: "no stream captures this subject" });
+      return;
+    }
+    const plain = plainPubAck(m.data);
+    if (plain) {
+      p.resolve({ ok: true, seq: plain.seq, duplicate: plain.duplicate });
       return;
     }
     try {

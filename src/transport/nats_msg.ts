@@ -123,6 +123,45 @@ function digits(s: string, from: number, to: number): number {
   return v;
 }
 
+/**
+ * Read a successful PubAck (`{"stream":"S","seq":N}`, perhaps with `"domain"` and
+ * `"duplicate":true`) from its bytes, without decoding them to text and parsing JSON. Null for
+ * anything else (an error, another shape): the caller parses those as JSON.
+ */
+export function plainPubAck(d: Uint8Array): { seq: number; duplicate: boolean } | null {
+  const n = d.length;
+  if (n < 20 || n > 512 || d[n - 1] !== 0x7d || !startsWith(d, 0, STREAM_KEY)) return null;
+  if (find(d, ERROR_KEY, 0) >= 0) return null;
+  const at = find(d, SEQ_KEY, STREAM_KEY.length);
+  if (at < 0) return null;
+  let i = at + SEQ_KEY.length;
+  let seq = 0;
+  const from = i;
+  for (; i < n && d[i] >= 0x30 && d[i] <= 0x39; i++) seq = seq * 10 + (d[i] - 0x30);
+  if (i === from || i - from > 16 || seq > Number.MAX_SAFE_INTEGER) return null;
+  if (d[i] !== 0x2c && d[i] !== 0x7d) return null;
+  return { seq, duplicate: find(d, DUPLICATE_KEY, i) >= 0 };
+}
+
+const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const STREAM_KEY = ascii('{"stream":"');
+const SEQ_KEY = ascii(',"seq":');
+const ERROR_KEY = ascii('"error"');
+const DUPLICATE_KEY = ascii('"duplicate":true');
+
+function startsWith(d: Uint8Array, at: number, key: Uint8Array): boolean {
+  if (at + key.length > d.length) return false;
+  for (let k = 0; k < key.length; k++) if (d[at + k] !== key[k]) return false;
+  return true;
+}
+
+/** Where `key` first occurs in `d` at or after `from`, or -1. */
+function find(d: Uint8Array, key: Uint8Array, from: number): number {
+  const last = d.length - key.length;
+  for (let i = from; i <= last; i++) if (d[i] === key[0] && startsWith(d, i, key)) return i;
+  return -1;
+}
+
 /** The body of a positive ack. */
 const ACK = "+ACK";
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { connectNats } from "../../src/transport/nats.ts";
-import { ackInfo, type JsDurable, MS } from "../../src/transport/nats_msg.ts";
+import { ackInfo, type JsDurable, MS, plainPubAck } from "../../src/transport/nats_msg.ts";
 import { TestServer } from "../_nats_server.ts";
 
 Deno.test("nats_msg - ackInfo reads both forms of a JetStream reply subject and refuses others", () => {
@@ -31,6 +32,51 @@ Deno.test("nats_msg - ackInfo reads both forms of a JetStream reply subject and 
       `$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m`, // too many
     ]
   ) assert.equal(ackInfo(bad), null, bad);
+});
+
+Deno.test("nats_msg - plainPubAck reads what JSON.parse reads of a successful PubAck, and nothing else", () => {
+  const enc = new TextEncoder();
+  const name = fc.stringMatching(/^[A-Za-z0-9_-]{1,32}$/);
+  fc.assert(
+    fc.property(
+      name,
+      fc.option(name),
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      fc.option(fc.boolean()),
+      (stream, domain, seq, duplicate) => {
+        const ack: Record<string, unknown> = { stream };
+        if (domain !== null) ack.domain = domain;
+        ack.seq = seq;
+        if (duplicate !== null) ack.duplicate = duplicate;
+        const text = JSON.stringify(ack);
+        const read = plainPubAck(enc.encode(text));
+        // Padded short bodies are left to JSON.parse; what is read must be what JSON reads.
+        if (read === null) return text.length < 20;
+        const json = JSON.parse(text);
+        assert.deepEqual(read, { seq: json.seq, duplicate: json.duplicate ?? false });
+        return true;
+      },
+    ),
+    { numRuns: 2_000 },
+  );
+  for (
+    const bad of [
+      '{"error":{"code":503,"err_code":10077,"description":"maximum messages per subject exceeded"}}',
+      '{"stream":"RESULTS","error":{"code":400,"description":"x"},"seq":5}',
+      '{"stream":"RESULTS","seq":}',
+      '{"stream":"RESULTS","seq":-5}',
+      '{"stream":"RESULTS","seq":12a}',
+      '{"stream":"RESULTS","seq":99999999999999999}',
+      '{"stream":"RESULTS","sequence":5}',
+      '{"stream":"RESULTS","seq":5',
+      "+ACK",
+      "",
+    ]
+  ) assert.equal(plainPubAck(enc.encode(bad)), null, bad);
+  assert.deepEqual(plainPubAck(enc.encode('{"stream":"TASKS","seq":18,"duplicate":true}')), {
+    seq: 18,
+    duplicate: true,
+  });
 });
 
 Deno.test("nats_msg - a delivery's sequence, count and time agree with nats.js's own reading", async () => {
