@@ -38,7 +38,31 @@ export function resultKey(secret: string): Uint8Array {
 const textEncoder = new TextEncoder();
 
 /** The header value for a MAC. */
-const signatureOf = (mac: Uint8Array) => `b3.${Buffer.from(mac).toString("base64url")}`;
+const signatureOf = (mac: Uint8Array) => `b3.${base64url(mac)}`;
+
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * Base64url without padding, as `Buffer#toString("base64url")` writes it: a
+ * table and a loop, since making a `Buffer` for 32 bytes cost more than
+ * hashing the result (0.3–1.0 µs a result).
+ */
+export function base64url(b: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  for (; i + 2 < b.length; i += 3) {
+    const v = (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
+    out += B64URL[v >> 18] + B64URL[(v >> 12) & 63] + B64URL[(v >> 6) & 63] + B64URL[v & 63];
+  }
+  if (i + 1 === b.length) {
+    const v = b[i] << 16;
+    out += B64URL[v >> 18] + B64URL[(v >> 12) & 63];
+  } else if (i + 2 === b.length) {
+    const v = (b[i] << 16) | (b[i + 1] << 8);
+    out += B64URL[v >> 18] + B64URL[(v >> 12) & 63] + B64URL[(v >> 6) & 63];
+  }
+  return out;
+}
 
 /** A keyed BLAKE3 of one body at a time (the hasher is reused: no allocation per result). */
 class Mac {

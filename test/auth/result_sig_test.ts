@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ResultSigner, ResultVerifier } from "../../src/auth/result_sig.ts";
+import { Buffer } from "node:buffer";
+import { base64url, ResultSigner, ResultVerifier } from "../../src/auth/result_sig.ts";
 
 const enc = new TextEncoder();
 
@@ -36,4 +37,13 @@ Deno.test("result_sig - a text's signature is its UTF-8 bytes' signature, and ve
   const sig = signer.sign(body);
   body[body.length - 2] ^= 1;
   assert.deepEqual(verifier.verify(body, sig, "a"), { ok: false, reason: "forged" });
+});
+
+Deno.test("result_sig - base64url writes what Buffer writes, for every length", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 70 }), (bytes) => {
+      assert.equal(base64url(bytes), Buffer.from(bytes).toString("base64url"));
+    }),
+    { numRuns: 2_000 },
+  );
 });
