@@ -33,7 +33,7 @@ import * as hdr from "hdr-histogram-js";
 import { Queue } from "bullmq";
 import { Client, startNodeProcess } from "../../test/_cluster.ts";
 import { TestServer } from "../../test/_nats_server.ts";
-import { freePort } from "../../src/transport/nats_server.ts";
+import { freePort, natsProcs } from "../../src/transport/nats_server.ts";
 import { NotSucceeded } from "../_echo.ts";
 
 interface Options {
@@ -290,7 +290,9 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
   console.log(
     `peers: ${o.warmup} warm-up then ${o.tasks} tasks; open loop ${o.rates.join(", ")}/s for ` +
       `${o.seconds} s each; ${navigator.hardwareConcurrency} cores; deno ${Deno.version.deno}; ` +
-      `${await version("/usr/sbin/nats-server", ["--version"])}; ${await version("redis-server", [
+      `${await version("/usr/sbin/nats-server", [
+        "--version",
+      ])} (GOMAXPROCS ${natsProcs()}); ${await version("redis-server", [
         "--version",
       ])}; bullmq 5 (concurrency 100)`,
   );

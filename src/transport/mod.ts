@@ -8,7 +8,7 @@
 export { connectNats, NatsTransport, pubAckError } from "./nats.ts";
 export { MemoryBroker, MemoryTransport, subjectMatches } from "./memory.ts";
 export { decodeMessage, encodeMessage, RemoteRef, serveRef } from "./remote_ref.ts";
-export { findNatsServer, freePort, startNatsServer } from "./nats_server.ts";
+export { findNatsServer, freePort, natsProcs, startNatsServer } from "./nats_server.ts";
 
 export type { NatsOptions } from "./nats.ts";
 export type { NatsServer, NatsServerOptions } from "./nats_server.ts";

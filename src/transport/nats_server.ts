@@ -33,6 +33,23 @@ export interface NatsServerOptions {
   startTimeoutMs?: number;
   /** Where the server log goes (default `dir/server.log`). */
   logFile?: string;
+  /**
+   * Threads running the server's Go code at once (its `GOMAXPROCS`). By
+   * default one fewer than the machine's cores, at least one, unless
+   * `GOMAXPROCS` is set in this process's environment (then that): the node
+   * beside it needs a whole core for its JavaScript thread, and on two cores a
+   * server with both ran 25–30 % fewer echo tasks a second one task a message
+   * (docs/ARCHITECTURE.md, "Performance design").
+   */
+  procs?: number;
+}
+
+/** The `GOMAXPROCS` a nats-server started here gets (see {@link NatsServerOptions.procs}). */
+export function natsProcs(given?: number): number {
+  if (given !== undefined) return Math.max(1, Math.floor(given));
+  const env = Number(Deno.env.get("GOMAXPROCS"));
+  if (Number.isInteger(env) && env > 0) return env;
+  return Math.max(1, navigator.hardwareConcurrency - 1);
 }
 
 /** A running nats-server. */
@@ -111,6 +128,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   const logFile = options.logFile ?? `${dir}/server.log`;
   const child = new Deno.Command(binary, {
     args: ["-c", conf, "-l", logFile],
+    env: { GOMAXPROCS: String(natsProcs(options.procs)) },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
