@@ -335,7 +335,7 @@ export const CONFIG_KEYS: Keys<Settings> = {
       "submissions the TASKS stream may hold (waiting or not yet finished): when full, new ones are refused. 0: no limit",
   },
   // Per-user limits (actors/scheduler/limits.ts). The defaults never throttle one user on one
-  // leader: it checks up to about 35,000 submissions/s on two cores (batches of 1,000), and the
+  // leader: it checks up to about 45,000 submissions/s on two cores (batches of 1,000), and the
   // benches send 140,000 in a few seconds as one user; a per-user in-flight cap below maxQueue
   // would refuse such a burst, and one at or above it never bites, so the cap is off unless set.
   userRate: {

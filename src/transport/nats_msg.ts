@@ -124,9 +124,11 @@ function digits(s: string, from: number, to: number): number {
 }
 
 /**
- * Read a successful PubAck (`{"stream":"S","seq":N}`, perhaps with `"domain"` and
- * `"duplicate":true`) from its bytes, without decoding them to text and parsing JSON. Null for
- * anything else (an error, another shape): the caller parses those as JSON.
+ * Read a successful PubAck from its bytes, without decoding them to text and parsing JSON.
+ * nats-server writes it from a template, `{"stream":"S", "seq":N}`, with `"domain"` and
+ * `"duplicate": true` when they apply and a space after some of the commas and colons; any JSON
+ * white space is allowed there. Null for anything else (an error, another shape): the caller
+ * parses those as JSON.
  */
 export function plainPubAck(d: Uint8Array): { seq: number; duplicate: boolean } | null {
   const n = d.length;
@@ -134,20 +136,34 @@ export function plainPubAck(d: Uint8Array): { seq: number; duplicate: boolean } 
   if (find(d, ERROR_KEY, 0) >= 0) return null;
   const at = find(d, SEQ_KEY, STREAM_KEY.length);
   if (at < 0) return null;
-  let i = at + SEQ_KEY.length;
+  let i = space(d, at + SEQ_KEY.length);
   let seq = 0;
   const from = i;
   for (; i < n && d[i] >= 0x30 && d[i] <= 0x39; i++) seq = seq * 10 + (d[i] - 0x30);
   if (i === from || i - from > 16 || seq > Number.MAX_SAFE_INTEGER) return null;
+  i = space(d, i);
   if (d[i] !== 0x2c && d[i] !== 0x7d) return null;
-  return { seq, duplicate: find(d, DUPLICATE_KEY, i) >= 0 };
+  const dup = find(d, DUPLICATE_KEY, STREAM_KEY.length);
+  if (dup < 0) return { seq, duplicate: false };
+  const v = space(d, dup + DUPLICATE_KEY.length);
+  if (startsWith(d, v, TRUE)) return { seq, duplicate: true };
+  if (startsWith(d, v, FALSE)) return { seq, duplicate: false };
+  return null;
 }
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const STREAM_KEY = ascii('{"stream":"');
-const SEQ_KEY = ascii(',"seq":');
+const SEQ_KEY = ascii('"seq":');
 const ERROR_KEY = ascii('"error"');
-const DUPLICATE_KEY = ascii('"duplicate":true');
+const DUPLICATE_KEY = ascii('"duplicate":');
+const TRUE = ascii("true");
+const FALSE = ascii("false");
+
+/** The index of the first byte at or after `i` that is not JSON white space. */
+function space(d: Uint8Array, i: number): number {
+  while (i < d.length && (d[i] === 0x20 || d[i] === 0x09 || d[i] === 0x0a || d[i] === 0x0d)) i++;
+  return i;
+}
 
 function startsWith(d: Uint8Array, at: number, key: Uint8Array): boolean {
   if (at + key.length > d.length) return false;

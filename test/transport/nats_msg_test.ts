@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { connectNats } from "../../src/transport/nats.ts";
-import { ackInfo, type JsDurable, MS, plainPubAck } from "../../src/transport/nats_msg.ts";
+import {
+  ackInfo,
+  type JsDurable,
+  MS,
+  plainPubAck,
+  toHeaders,
+} from "../../src/transport/nats_msg.ts";
 import { TestServer } from "../_nats_server.ts";
 
 Deno.test("nats_msg - ackInfo reads both forms of a JetStream reply subject and refuses others", () => {
@@ -37,21 +43,25 @@ Deno.test("nats_msg - ackInfo reads both forms of a JetStream reply subject and 
 Deno.test("nats_msg - plainPubAck reads what JSON.parse reads of a successful PubAck, and nothing else", () => {
   const enc = new TextEncoder();
   const name = fc.stringMatching(/^[A-Za-z0-9_-]{1,32}$/);
+  const ws = fc.stringMatching(/^[ \t\r\n]{0,2}$/);
   fc.assert(
     fc.property(
       name,
       fc.option(name),
       fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
       fc.option(fc.boolean()),
-      (stream, domain, seq, duplicate) => {
-        const ack: Record<string, unknown> = { stream };
-        if (domain !== null) ack.domain = domain;
-        ack.seq = seq;
-        if (duplicate !== null) ack.duplicate = duplicate;
-        const text = JSON.stringify(ack);
+      fc.array(ws, { minLength: 8, maxLength: 8 }),
+      (stream, domain, seq, duplicate, w) => {
+        // As nats-server's template writes it, with any JSON white space where it puts a space.
+        let text = `{"stream":${w[0]}"${stream}",${w[1]}`;
+        if (domain !== null) text += `"domain":${w[2]}"${domain}",${w[3]}`;
+        text += `"seq":${w[4]}${seq}${w[5]}`;
+        if (duplicate !== null) text += `,${w[6]}"duplicate":${w[7]}${duplicate}`;
+        text += "}";
         const read = plainPubAck(enc.encode(text));
-        // Padded short bodies are left to JSON.parse; what is read must be what JSON reads.
-        if (read === null) return text.length < 20;
+        // Short bodies and white space before the stream's name are left to JSON.parse; what is
+        // read must be what JSON reads.
+        if (read === null) return text.length < 20 || w[0] !== "";
         const json = JSON.parse(text);
         assert.deepEqual(read, { seq: json.seq, duplicate: json.duplicate ?? false });
         return true;
@@ -69,14 +79,36 @@ Deno.test("nats_msg - plainPubAck reads what JSON.parse reads of a successful Pu
       '{"stream":"RESULTS","seq":99999999999999999}',
       '{"stream":"RESULTS","sequence":5}',
       '{"stream":"RESULTS","seq":5',
+      '{"stream":"RESULTS", "seq":5,"duplicate": maybe}',
       "+ACK",
       "",
     ]
   ) assert.equal(plainPubAck(enc.encode(bad)), null, bad);
-  assert.deepEqual(plainPubAck(enc.encode('{"stream":"TASKS","seq":18,"duplicate":true}')), {
+  assert.deepEqual(plainPubAck(enc.encode('{"stream":"TASKS", "seq":18,"duplicate": true}')), {
     seq: 18,
     duplicate: true,
   });
+});
+
+Deno.test("nats_msg - plainPubAck reads the PubAcks a real nats-server sends, duplicates too", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "P", subjects: ["p.>"], retention: "limits" }]);
+    const send = (id: string) =>
+      t.nc.request("p.x", new TextEncoder().encode("x"), {
+        timeout: 5_000,
+        headers: toHeaders({ "Nats-Msg-Id": id }),
+      });
+    const first = await send("a");
+    const again = await send("a");
+    const next = await send("b");
+    assert.deepEqual(plainPubAck(first.data), { seq: 1, duplicate: false }, first.string());
+    assert.deepEqual(plainPubAck(again.data), { seq: 1, duplicate: true }, again.string());
+    assert.deepEqual(plainPubAck(next.data), { seq: 2, duplicate: false }, next.string());
+  } finally {
+    await t.close();
+  }
 });
 
 Deno.test("nats_msg - a delivery's sequence, count and time agree with nats.js's own reading", async () => {

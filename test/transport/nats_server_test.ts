@@ -7,7 +7,12 @@ async function goMaxProcsOf(pid: number): Promise<string | undefined> {
   return env.split("\0").find((kv) => kv.startsWith("GOMAXPROCS="))?.slice("GOMAXPROCS=".length);
 }
 
-Deno.test("nats_server - a started server gets GOMAXPROCS of one fewer than the cores, or what is asked", async () => {
+Deno.test({
+  name:
+    "nats_server - a started server gets GOMAXPROCS of one fewer than the cores, or what is asked",
+  // Read from /proc.
+  ignore: Deno.build.os !== "linux",
+}, async () => {
   const saved = Deno.env.get("GOMAXPROCS");
   Deno.env.delete("GOMAXPROCS");
   try {
@@ -27,6 +32,12 @@ Deno.test("nats_server - a started server gets GOMAXPROCS of one fewer than the 
     assert.equal(natsProcs(), 5);
     assert.equal(natsProcs(2), 2);
     assert.equal(natsProcs(0), 1);
+    // What Go would not take as a number of threads is not passed on.
+    assert.equal(natsProcs(Number.NaN), 5);
+    for (const bad of ["0x10", "1e1", "-2", "0", "many"]) {
+      Deno.env.set("GOMAXPROCS", bad);
+      assert.equal(natsProcs(), Math.max(1, cores - 1), bad);
+    }
   } finally {
     if (saved === undefined) Deno.env.delete("GOMAXPROCS");
     else Deno.env.set("GOMAXPROCS", saved);
