@@ -19,8 +19,7 @@
  * @module
  */
 
-import { connectNats } from "../src/internal_mod.ts";
-import { TestCluster } from "../test/_nats_server.ts";
+import { serverLog, TestCluster } from "../test/_nats_server.ts";
 import { startNodeProcess } from "../test/_cluster.ts";
 import { Elections, PacedLoad, settledLeaders } from "../test/fault/_failover.ts";
 
@@ -101,7 +100,7 @@ export async function run(o: Partial<Options> = {}): Promise<FailoverRun[]> {
 
 async function once(o: Options): Promise<FailoverRun> {
   await using cluster = await TestCluster.start(3);
-  await waitForJetStream(cluster);
+  await cluster.waitForJetStream();
   const node = startNodeProcess(["--node-id", "r1", "--workers", "2", "--concurrency", "8"], {
     TASK_SCHEDULER_MESSAGE_BROKER: cluster.urls.join(","),
     TASK_SCHEDULER_REPLICAS: "3",
@@ -186,7 +185,7 @@ function pick(kind: string, l: Record<string, number>, nodeOn: number): number {
 function metaLeader(cluster: TestCluster): number {
   let at = "", who = -1;
   cluster.servers.forEach((s, i) => {
-    for (const line of readLog(s.dir).split("\n")) {
+    for (const line of serverLog(s.dir).split("\n")) {
       const t = line.match(/^\[\d+\] (\S+ \S+)/)?.[1];
       if (t && line.includes("Self is new JetStream cluster metadata leader") && t > at) {
         at = t;
@@ -201,41 +200,6 @@ function serverOf(log: string[], cluster: TestCluster): number {
   const line = log.find((l) => l.includes("connected to NATS"));
   const port = Number(line?.match(/server=[^ :]+:(\d+)/)?.[1]);
   return cluster.servers.findIndex((s) => s.port === port);
-}
-
-function readLog(dir: string): string {
-  try {
-    return Deno.readTextFileSync(`${dir}/server.log`);
-  } catch {
-    return "";
-  }
-}
-
-async function waitForJetStream(cluster: TestCluster, timeoutMs = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cluster.servers.every((s) => readLog(s.dir).includes("metadata leader"))) {
-    if (Date.now() - t0 > timeoutMs) throw new Error("no JetStream meta leader");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  for (;;) {
-    try {
-      const t = await connectNats({ servers: cluster.urls, name: "js-ready", timeoutMs: 1_000 });
-      try {
-        await t.ensureStreams([{
-          name: "READY_R3",
-          subjects: ["ready.r3"],
-          retention: "limits",
-          replicas: 3,
-        }]);
-        return;
-      } finally {
-        await t.close();
-      }
-    } catch (err) {
-      if (Date.now() - t0 > timeoutMs) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 if (import.meta.main) {

@@ -5,6 +5,7 @@
  * the same port and store (for restart tests), and three can form a cluster.
  */
 
+import { connectNats } from "../src/transport/nats.ts";
 import { freePort, type NatsServer, startNatsServer } from "../src/transport/nats_server.ts";
 
 /** A test server that can be stopped, killed and started again. */
@@ -82,15 +83,19 @@ export class TestServer implements AsyncDisposable {
   }
 }
 
+/** The log of the server in folder `dir` so far (`""` before it is written). */
+export function serverLog(dir: string): string {
+  try {
+    return Deno.readTextFileSync(`${dir}/server.log`);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return "";
+    throw err;
+  }
+}
+
 /** Has every server (by its folder) logged a JetStream meta leader within `timeoutMs`? */
 async function metaLeaderKnown(dirs: string[], timeoutMs: number): Promise<boolean> {
-  const logged = (d: string) => {
-    try {
-      return Deno.readTextFileSync(`${d}/server.log`).includes("metadata leader");
-    } catch {
-      return false; // not written yet
-    }
-  };
+  const logged = (d: string) => serverLog(d).includes("metadata leader");
   const t0 = Date.now();
   while (!dirs.every(logged)) {
     if (Date.now() - t0 > timeoutMs) return false;
@@ -140,6 +145,36 @@ export class TestCluster implements AsyncDisposable {
 
   get urls(): string[] {
     return this.servers.map((s) => s.url);
+  }
+
+  /**
+   * Wait until the cluster places a replicas-3 stream (every server has seen the meta leader
+   * once `start` returns, but until they all take part a JetStream request may go unanswered,
+   * and `connectNats` waits out its API timeout, 5 s, for it). Resolves how long it took.
+   */
+  async waitForJetStream(timeoutMs = 60_000): Promise<number> {
+    const t0 = Date.now();
+    let last: unknown;
+    while (Date.now() - t0 < timeoutMs) {
+      try {
+        const t = await connectNats({ servers: this.urls, name: "js-ready", timeoutMs: 1_000 });
+        try {
+          await t.ensureStreams([{
+            name: "READY_R3",
+            subjects: ["ready.r3"],
+            retention: "limits",
+            replicas: 3,
+          }]);
+          return Date.now() - t0;
+        } finally {
+          await t.close();
+        }
+      } catch (err) {
+        last = err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new Error(`JetStream never placed a replicas-3 stream within ${timeoutMs} ms: ${last}`);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

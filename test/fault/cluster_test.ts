@@ -12,7 +12,6 @@
  */
 
 import assert from "node:assert/strict";
-import { connectNats } from "../../src/internal_mod.ts";
 import type { NodeProcess } from "../_cluster.ts";
 import { TestCluster } from "../_nats_server.ts";
 import { DATA_PATH, Elections, PacedLoad, settledLeaders } from "./_failover.ts";
@@ -56,7 +55,7 @@ async function loseOneServer(
 ): Promise<void> {
   const startedAt = Date.now();
   await using cluster = await TestCluster.start(3);
-  const readyMs = await waitForJetStream(cluster);
+  const readyMs = await cluster.waitForJetStream();
   const n1 = await node(cluster.urls, ["--node-id", "r1", "--workers", "2", "--concurrency", "8"], {
     TASK_SCHEDULER_REPLICAS: "3",
   });
@@ -152,47 +151,6 @@ function watchExit(p: NodeProcess, killedAt: number, victim: number) {
   return { failed, done: () => void (done = true) };
 }
 
-/**
- * Wait until the cluster can place a replicas-3 stream: a meta leader is
- * elected and every server takes part. Until then a JetStream request may go
- * unanswered, and `connectNats` waits out its API timeout (5 s) for it.
- */
-async function waitForJetStream(cluster: TestCluster, timeoutMs = 60_000): Promise<number> {
-  const t0 = Date.now();
-  const urls = cluster.urls;
-  // Cheap first: every server has seen a meta leader (asking earlier costs a 5 s timeout).
-  while (!cluster.servers.every((s) => readLog(s.dir).includes("metadata leader"))) {
-    if (Date.now() - t0 > timeoutMs) {
-      const tails = cluster.servers.map((s) =>
-        `${s.url}:\n${readLog(s.dir).trim().split("\n").slice(-8).join("\n")}`
-      );
-      throw new Error(`no JetStream meta leader within ${timeoutMs} ms\n${tails.join("\n")}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  let last: unknown;
-  while (Date.now() - t0 < timeoutMs) {
-    try {
-      const t = await connectNats({ servers: urls, name: "js-ready", timeoutMs: 1_000 });
-      try {
-        await t.ensureStreams([{
-          name: "READY_R3",
-          subjects: ["ready.r3"],
-          retention: "limits",
-          replicas: 3,
-        }]);
-        return Date.now() - t0;
-      } finally {
-        await t.close();
-      }
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`JetStream never placed a replicas-3 stream within ${timeoutMs} ms: ${last}`);
-}
-
 /** Which server the node logged `connected to NATS ... server=host:port` for. */
 function connectedServer(p: NodeProcess, cluster: TestCluster): number {
   const line = p.log.find((l) => l.includes("connected to NATS"));
@@ -200,16 +158,6 @@ function connectedServer(p: NodeProcess, cluster: TestCluster): number {
   const i = cluster.servers.findIndex((s) => s.port === port);
   assert.ok(i >= 0, `no server for the node's log line: ${line}`);
   return i;
-}
-
-function readLog(dir: string): string {
-  try {
-    return Deno.readTextFileSync(`${dir}/server.log`);
-  } catch (err) {
-    // Not written yet.
-    if (err instanceof Deno.errors.NotFound) return "";
-    throw err;
-  }
 }
 
 /** Milliseconds from `since` to the first node log line after it that contains `text`. */
