@@ -13,10 +13,10 @@
  * The frames keep their order among themselves, and with everything else the
  * transport sends: it calls {@link FrameWriter.flush} before any other call
  * it makes on the connection. (What nats.js sends by itself, a consumer's
- * pull requests and pings, is not ordered with them.) The checks of nats.js's `publish` are kept: a closed or
- * draining connection, a subject with white space, a message past the
- * server's `max_payload` are not written here, and go through nats.js, which
- * throws what it always threw.
+ * pull requests and pings, is not ordered with them.) The checks of nats.js's
+ * `publish` are kept: a closed or draining connection, a subject with white
+ * space, a message past the server's `max_payload` are not written here, and
+ * go through nats.js, which throws what it always threw.
  *
  * This reaches into nats.js's connection for its protocol handler
  * (`protocol.sendCommand`, pinned at the version in `deno.json`); without it,
