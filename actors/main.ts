@@ -214,11 +214,27 @@ List them:    nats req schedules.list '{}' -H "Authorization:Bearer $TOKEN"
 `);
   }
 
+  // One listener per signal for the whole run: the first signal stops gracefully; copies of it
+  // are ignored; a later, deliberate one stops at once. (Ctrl-C and systemd signal the whole
+  // process group, and `deno task` passes its copy on as well, so the same stop arrives two or
+  // three times within moments.) The listeners are never swapped: a signal whose last listener
+  // is removed gets its default action back (a process then dies of it, exit 143), which left a
+  // moment for a copy to kill the node; a CI run once saw exit 143 right after "stopping".
   const stop = Promise.withResolvers<string>();
-  const onSignal = (sig: string) => () => stop.resolve(sig);
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const handlers = signals.map((s) => [s, onSignal(s)] as const);
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  let firstAt = 0;
+  const onSignal = (sig: string) => () => {
+    if (firstAt === 0) {
+      firstAt = Date.now();
+      stop.resolve(sig);
+      return;
+    }
+    if (Date.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
+    log.warn("second signal: stopping at once, without finishing or handing back tasks", {
+      signal: sig,
+    });
+    Deno.exit(1);
+  };
+  for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, onSignal(s));
 
   const outcome = await Promise.race([stop.promise, escalated.promise.then(() => "escalated")]);
   if (outcome === "escalated") {
@@ -233,19 +249,6 @@ List them:    nats req schedules.list '{}' -H "Authorization:Bearer $TOKEN"
     signal: outcome,
     graceMs: config.shutdownGraceMs,
   });
-  // A later, deliberate second signal stops at once. Copies of the first one are not that: Ctrl-C
-  // and systemd signal the whole process group, and `deno task` passes its copy on as well, so the
-  // same stop arrives two or three times within moments.
-  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-  const firstAt = Date.now();
-  const hard = (sig: string) => () => {
-    if (Date.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
-    log.warn("second signal: stopping at once, without finishing or handing back tasks", {
-      signal: sig,
-    });
-    Deno.exit(1);
-  };
-  for (const s of signals) Deno.addSignalListener(s, hard(s));
   if (demo) await removeDemoSchedules(transport, node.subjects, secret, demo, log);
   const { handedBack } = await node.shutdown();
   if (handedBack.length) log.info("handed back to the scheduler", { tasks: handedBack.length });
