@@ -252,9 +252,14 @@ export function submissions(kit: Kit): Submissions {
     );
   }
 
-  /** Is there room under maxQueue for `tasks` more (always, when nothing is held)? */
+  /**
+   * Is there room under maxQueue for `tasks` more (always, when nothing is held)? Tasks still
+   * being checked count: their checks are partly asynchronous (the token, a look-up in RESULTS),
+   * and a batch admitted behind one still in checking would otherwise pass this test, overrun
+   * maxQueue and could run before it.
+   */
   function fits(state: State, tasks: number): boolean {
-    const held = state.core!.tasks.size;
+    const held = state.core!.tasks.size + (state.intake?.size ?? 0);
     return held === 0 || held + tasks <= kit.config.maxQueue;
   }
 
