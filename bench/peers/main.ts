@@ -82,6 +82,92 @@ function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
   })();
 }
 
+/** `n` echo tasks as fast as they go, one a message; tasks/s to the last result. */
+async function oneAMessage(
+  client: Client,
+  tag: string,
+  n: number,
+  failures: NotSucceeded,
+): Promise<number> {
+  let done = 0;
+  const all = Promise.withResolvers<number>();
+  client.onResult((r) => {
+    if (!r.id.startsWith(tag)) return;
+    failures.note(tag, r);
+    if (++done === n) all.resolve(now());
+  });
+  const start = now();
+  for (let i = 0; i < n; i++) {
+    client.submit("echo", { id: `${tag}${i}`, payload: { i } });
+    if (i % 500 === 499) await client.t.flush();
+  }
+  await client.t.flush();
+  return n / (((await all.promise) - start) / 1000);
+}
+
+/** The same, 1,000 tasks to a message, as BullMQ's addBulk takes them. */
+async function thousandAMessage(
+  client: Client,
+  tag: string,
+  n: number,
+  failures: NotSucceeded,
+): Promise<number> {
+  let done = 0;
+  const all = Promise.withResolvers<number>();
+  client.onResult((r) => {
+    if (!r.id.startsWith(tag)) return;
+    failures.note(tag, r);
+    if (++done === n) all.resolve(now());
+  });
+  const headers = { Authorization: `Bearer ${client.token}` };
+  const start = now();
+  for (let i = 0; i < n; i += 1_000) {
+    const tasks = Array.from(
+      { length: Math.min(1_000, n - i) },
+      (_, k) => ({ id: `${tag}${i + k}`, payload: { i: i + k } }),
+    );
+    client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
+      headers,
+    });
+    await client.t.flush();
+  }
+  return n / (((await all.promise) - start) / 1000);
+}
+
+/**
+ * The floor: the same throughput runs through `floor_worker.ts` (only the
+ * JetStream work of a task: its stored submission, delivery and ack, one stored
+ * and republished result) against a nats-server of its own.
+ */
+async function floor(o: Options): Promise<{ one: number; batched: number; failures: number }> {
+  const failures = new NotSucceeded();
+  await using server = await TestServer.start();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./floor_worker.ts", import.meta.url).pathname,
+      "--server",
+      server.url,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const out = lines(child.stdout);
+    while ((await out.next()).value !== "ready") { /* its log, if any */ }
+    await using client = await Client.connect(server.url);
+    await oneAMessage(client, "fwarm-", o.warmup, failures);
+    const one = await oneAMessage(client, "ftp-", o.tasks, failures);
+    await thousandAMessage(client, "fwarmb-", o.warmup, failures);
+    const b = await thousandAMessage(client, "fbt-", o.tasks, failures);
+    return { one, batched: b, failures: failures.count("ftp-") + failures.count("fbt-") };
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+}
+
 async function ours(o: Options): Promise<Figures> {
   const failures = new NotSucceeded();
   await using server = await TestServer.start();
@@ -92,45 +178,8 @@ async function ours(o: Options): Promise<Figures> {
   try {
     await using client = await Client.connect(server.url);
     await client.waitForNode();
-    const burst = async (tag: string, n: number): Promise<number> => {
-      let done = 0;
-      const all = Promise.withResolvers<number>();
-      client.onResult((r) => {
-        if (!r.id.startsWith(tag)) return;
-        failures.note(tag, r);
-        if (++done === n) all.resolve(now());
-      });
-      const start = now();
-      for (let i = 0; i < n; i++) {
-        client.submit("echo", { id: `${tag}${i}`, payload: { i } });
-        if (i % 500 === 499) await client.t.flush();
-      }
-      await client.t.flush();
-      return n / (((await all.promise) - start) / 1000);
-    };
-    /** The same, 1,000 tasks to a message, as BullMQ's addBulk takes them. */
-    const batches = async (tag: string, n: number): Promise<number> => {
-      let done = 0;
-      const all = Promise.withResolvers<number>();
-      client.onResult((r) => {
-        if (!r.id.startsWith(tag)) return;
-        failures.note(tag, r);
-        if (++done === n) all.resolve(now());
-      });
-      const headers = { Authorization: `Bearer ${client.token}` };
-      const start = now();
-      for (let i = 0; i < n; i += 1_000) {
-        const tasks = Array.from(
-          { length: Math.min(1_000, n - i) },
-          (_, k) => ({ id: `${tag}${i + k}`, payload: { i: i + k } }),
-        );
-        client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
-          headers,
-        });
-        await client.t.flush();
-      }
-      return n / (((await all.promise) - start) / 1000);
-    };
+    const burst = (tag: string, n: number) => oneAMessage(client, tag, n, failures);
+    const batches = (tag: string, n: number) => thousandAMessage(client, tag, n, failures);
     await burst("warm-", o.warmup);
     const throughput = await burst("tp-", o.tasks);
     await batches("warmb-", o.warmup);
@@ -298,6 +347,7 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
   );
   const a = await ours(o);
   const b = await bullmq(o);
+  const fl = await floor(o);
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "-");
   console.log("\nthroughput (tasks/s)");
   const invalid = (tag: string) => {
@@ -313,6 +363,18 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
     `  1,000 tasks a message: this system ${Math.round(a.batched!)}  BullMQ (addBulk) ${
       Math.round(b.throughput)
     }  ratio ${(a.batched! / b.throughput).toFixed(2)}x${invalid("bt-")}`,
+  );
+  console.log(
+    `  floor (only the JetStream work of a task, no scheduling; floor_worker.ts): one a message ${
+      Math.round(fl.one)
+    } (${(fl.one / b.throughput).toFixed(2)}x BullMQ), 1,000 a message ${Math.round(fl.batched)} (${
+      (fl.batched / b.throughput).toFixed(2)
+    }x)${fl.failures ? `  (NOT VALID: ${fl.failures} did not succeed)` : ""}`,
+  );
+  console.log(
+    `  this system / floor: one a message ${(a.throughput / fl.one).toFixed(2)}, 1,000 a message ${
+      (a.batched! / fl.batched).toFixed(2)
+    }`,
   );
   console.log(
     "\nopen loop, ms from intended send (this system: to the handler's start and to the result at the client;",

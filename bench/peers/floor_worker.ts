@@ -1,0 +1,65 @@
+/**
+ * The floor of the peer bench, in its own process: the JetStream work every
+ * task costs in this system, with nothing else. It pulls submissions from the
+ * same TASKS stream through a consumer like the scheduler's, and for each task
+ * (one a message, or each of a batch) stores a result on
+ * `tasks.outcome.<id>` in the same RESULTS stream (one message per id, which
+ * the stream republishes on `tasks.result.<id>`), and acks the submission
+ * once all its results are stored.
+ *
+ * No scheduling, no checks (token, type, payload, rate), no de-duplication,
+ * no workers or handlers, no signatures, no task deltas, no monitor: what any
+ * design keeping one stored submission and one stored result a task must pay
+ * to nats-server. The peer bench runs the same load through it so that the
+ * figures of this system can be read against this floor and BullMQ in one run.
+ *
+ * ```
+ * deno run -A bench/peers/floor_worker.ts --server nats://127.0.0.1:4222
+ * ```
+ *
+ * Prints `ready` once it pulls.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { connectNats } from "../../src/transport/nats.ts";
+import { subjects } from "../../src/protocol/subjects.ts";
+import { streamSpecs } from "../../actors/streams.ts";
+import { tasksConsumer } from "../../actors/scheduler/types.ts";
+import { defaults } from "../../src/config/config.ts";
+import type { DurableMsg } from "../../src/transport/types.ts";
+
+const { values } = parseArgs({ options: { server: { type: "string" } } });
+const subj = subjects();
+const config = defaults();
+const transport = await connectNats({ servers: values.server!, name: "floor" });
+await transport.ensureStreams(streamSpecs(subj, 1));
+const decoder = new TextDecoder();
+
+/** Store one result a task of `msg`, then ack it (a failed store leaves it for redelivery). */
+function handle(msg: DurableMsg): void {
+  const body = JSON.parse(decoder.decode(msg.data)) as
+    | { id: string; payload: unknown }
+    | { id: string; payload: unknown }[];
+  const tasks = Array.isArray(body) ? body : [body];
+  const now = new Date().toISOString();
+  Promise.all(tasks.map((t) =>
+    transport.publishDurable(
+      subj.outcome(t.id),
+      JSON.stringify({
+        id: t.id,
+        type: "echo",
+        state: "succeeded",
+        result: t.payload,
+        finishedAt: now,
+      }),
+      { timeoutMs: 5_000 },
+    )
+  )).then((acks) => {
+    if (acks.every((a) => a.ok)) msg.ack();
+  });
+}
+
+await transport.consume(tasksConsumer(subj, config), handle);
+console.log("ready");
