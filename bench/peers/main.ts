@@ -12,6 +12,12 @@
  *   them (`addBulk` in chunks of 1,000 for throughput, `add` one at a time
  *   for the open loop).
  *
+ * - The floor: `floor_worker.ts` in its own process against another
+ *   nats-server, doing only the JetStream work of a task (its stored
+ *   submission, delivery and ack, one stored and republished result), with the
+ *   same throughput runs: how far this system is from what its storage pattern
+ *   allows here, with the CPU each process spent a task.
+ *
  * Each side is warmed up (`--warmup` tasks), then: throughput (`--tasks` as
  * fast as they can be sent, until the last completes), and open loop at each
  * of `--rates` for `--seconds`, latency from each task's intended send time:
@@ -34,7 +40,7 @@ import { Queue } from "bullmq";
 import { Client, startNodeProcess } from "../../test/_cluster.ts";
 import { TestServer } from "../../test/_nats_server.ts";
 import { freePort, natsProcs } from "../../src/transport/nats_server.ts";
-import { NotSucceeded } from "../_echo.ts";
+import { cpuMicros, NotSucceeded } from "../_echo.ts";
 
 interface Options {
   tasks: number;
@@ -134,12 +140,18 @@ async function thousandAMessage(
   return n / (((await all.promise) - start) / 1000);
 }
 
+/** A floor run: tasks/s, and CPU µs a task of its worker, nats-server and the load generator. */
+interface Floor {
+  rate: number;
+  cpu: number[];
+}
+
 /**
  * The floor: the same throughput runs through `floor_worker.ts` (only the
  * JetStream work of a task: its stored submission, delivery and ack, one stored
  * and republished result) against a nats-server of its own.
  */
-async function floor(o: Options): Promise<{ one: number; batched: number; failures: number }> {
+async function floor(o: Options): Promise<{ one: Floor; batched: Floor; failures: number }> {
   const failures = new NotSucceeded();
   await using server = await TestServer.start();
   const child = new Deno.Command(Deno.execPath(), {
@@ -155,12 +167,24 @@ async function floor(o: Options): Promise<{ one: number; batched: number; failur
   }).spawn();
   try {
     const out = lines(child.stdout);
-    while ((await out.next()).value !== "ready") { /* its log, if any */ }
+    for (;;) {
+      const line = await out.next();
+      if (line.done) throw new Error("floor_worker.ts ended before it was ready");
+      if (line.value === "ready") break;
+    }
     await using client = await Client.connect(server.url);
+    /** A run, with the CPU µs a task of the worker, nats-server and this process. */
+    const timed = async (run: () => Promise<number>) => {
+      const pids = [child.pid, server.pid, Deno.pid];
+      const before = await Promise.all(pids.map(cpuMicros));
+      const rate = await run();
+      const after = await Promise.all(pids.map(cpuMicros));
+      return { rate, cpu: after.map((x, i) => (x - before[i]) / o.tasks) };
+    };
     await oneAMessage(client, "fwarm-", o.warmup, failures);
-    const one = await oneAMessage(client, "ftp-", o.tasks, failures);
+    const one = await timed(() => oneAMessage(client, "ftp-", o.tasks, failures));
     await thousandAMessage(client, "fwarmb-", o.warmup, failures);
-    const b = await thousandAMessage(client, "fbt-", o.tasks, failures);
+    const b = await timed(() => thousandAMessage(client, "fbt-", o.tasks, failures));
     return { one, batched: b, failures: failures.count("ftp-") + failures.count("fbt-") };
   } finally {
     child.kill("SIGTERM");
@@ -364,17 +388,24 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
       Math.round(b.throughput)
     }  ratio ${(a.batched! / b.throughput).toFixed(2)}x${invalid("bt-")}`,
   );
+  const us = (x: Floor) => x.cpu.map((n) => n.toFixed(1)).join(" / ");
   console.log(
     `  floor (only the JetStream work of a task, no scheduling; floor_worker.ts): one a message ${
-      Math.round(fl.one)
-    } (${(fl.one / b.throughput).toFixed(2)}x BullMQ), 1,000 a message ${Math.round(fl.batched)} (${
-      (fl.batched / b.throughput).toFixed(2)
-    }x)${fl.failures ? `  (NOT VALID: ${fl.failures} did not succeed)` : ""}`,
+      Math.round(fl.one.rate)
+    } (${(fl.one.rate / b.throughput).toFixed(2)}x BullMQ), 1,000 a message ${
+      Math.round(fl.batched.rate)
+    } (${(fl.batched.rate / b.throughput).toFixed(2)}x)${
+      fl.failures ? `  (NOT VALID: ${fl.failures} did not succeed)` : ""
+    }`,
   );
   console.log(
-    `  this system / floor: one a message ${(a.throughput / fl.one).toFixed(2)}, 1,000 a message ${
-      (a.batched! / fl.batched).toFixed(2)
-    }`,
+    `    CPU µs a task, its worker / nats-server / the load generator: one a message ${
+      us(fl.one)
+    }, 1,000 a message ${us(fl.batched)}`,
+  );
+  console.log(
+    `  this system / floor: one a message ${(a.throughput / fl.one.rate).toFixed(2)}, ` +
+      `1,000 a message ${(a.batched! / fl.batched.rate).toFixed(2)}`,
   );
   console.log(
     "\nopen loop, ms from intended send (this system: to the handler's start and to the result at the client;",
