@@ -14,9 +14,11 @@
  * figures of this system can be read against this floor and BullMQ in one run.
  *
  * ```
- * deno run -A bench/peers/floor_worker.ts --server nats://127.0.0.1:4222
+ * deno run -A bench/peers/floor_worker.ts --server nats://127.0.0.1:4222 [--sign] [--deltas]
  * ```
  *
+ * `--sign` signs each result as this system does; `--deltas` publishes one
+ * task delta a task on `monitor.task.<id>`: what those cost on their own.
  * Prints `ready` once it pulls.
  *
  * @module
@@ -29,13 +31,22 @@ import { streamSpecs } from "../../actors/streams.ts";
 import { tasksConsumer } from "../../actors/scheduler/types.ts";
 import { defaults } from "../../src/config/config.ts";
 import type { DurableMsg } from "../../src/transport/types.ts";
+import { RESULT_SIGNATURE, ResultSigner } from "../../src/auth/result_sig.ts";
 
-const { values } = parseArgs({ options: { server: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    server: { type: "string" },
+    // What this system adds a task, one part at a time: a signed result, and a task delta.
+    sign: { type: "boolean", default: false },
+    deltas: { type: "boolean", default: false },
+  },
+});
 const subj = subjects();
 const config = defaults();
 const transport = await connectNats({ servers: values.server!, name: "floor" });
 await transport.ensureStreams(streamSpecs(subj, 1));
 const decoder = new TextDecoder();
+const signer = values.sign ? await ResultSigner.create("floor") : null;
 
 /** Store one result a task of `msg`, then ack it (a failed store leaves it for redelivery). */
 function handle(msg: DurableMsg): void {
@@ -44,19 +55,26 @@ function handle(msg: DurableMsg): void {
     | { id: string; payload: unknown }[];
   const tasks = Array.isArray(body) ? body : [body];
   const now = new Date().toISOString();
-  Promise.all(tasks.map((t) =>
-    transport.publishDurable(
-      subj.outcome(t.id),
-      JSON.stringify({
-        id: t.id,
-        type: "echo",
-        state: "succeeded",
-        result: t.payload,
-        finishedAt: now,
-      }),
-      { timeoutMs: 5_000 },
-    )
-  )).then((acks) => {
+  Promise.all(tasks.map((t) => {
+    const result = JSON.stringify({
+      id: t.id,
+      type: "echo",
+      state: "succeeded",
+      result: t.payload,
+      finishedAt: now,
+    });
+    if (values.deltas) {
+      // One message a task, as this system's coalesced deltas mostly are for an echo.
+      transport.publish(
+        subj.monitorTask(t.id),
+        JSON.stringify({ id: t.id, seq: 2, state: "succeeded", from: 1, steps: [{ seq: 1 }] }),
+      );
+    }
+    return transport.publishDurable(subj.outcome(t.id), result, {
+      timeoutMs: 5_000,
+      headers: signer ? { [RESULT_SIGNATURE]: signer.signText(result) } : undefined,
+    });
+  })).then((acks) => {
     if (acks.every((a) => a.ok)) msg.ack();
   });
 }

@@ -29,6 +29,7 @@
  * ```
  * deno task bench:peers [--tasks 50000] [--warmup 20000] [--rates 1000,2000,5000,8000]
  *                       [--ours 10000] [--seconds 5]
+ * deno task bench:peers --floor-only [--floor-with sign,deltas]   # the floor alone
  * ```
  *
  * @module
@@ -49,6 +50,10 @@ interface Options {
   /** Rates run by this system alone (BullMQ saturates below them here). */
   ours?: number[];
   seconds: number;
+  /** Parts of this system the floor worker adds (`sign`, `deltas`: see floor_worker.ts). */
+  floorWith?: string[];
+  /** Run the floor alone. */
+  floorOnly?: boolean;
 }
 
 interface Latency {
@@ -161,6 +166,7 @@ async function floor(o: Options): Promise<{ one: Floor; batched: Floor; failures
       new URL("./floor_worker.ts", import.meta.url).pathname,
       "--server",
       server.url,
+      ...(o.floorWith ?? []).map((part) => `--${part}`),
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -369,6 +375,18 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
         "--version",
       ])}; bullmq 5 (concurrency 100)`,
   );
+  if (o.floorOnly) {
+    const fl = await floor(o);
+    const us = (x: Floor) => x.cpu.map((n) => n.toFixed(1)).join(" / ");
+    console.log(
+      `floor with ${o.floorWith?.join(", ") || "nothing more"}: one a message ${
+        Math.round(fl.one.rate)
+      } tasks/s (CPU µs a task, worker / nats-server / load generator: ${us(fl.one)}), ` +
+        `1,000 a message ${Math.round(fl.batched.rate)} (${us(fl.batched)})` +
+        (fl.failures ? `  (NOT VALID: ${fl.failures} did not succeed)` : ""),
+    );
+    return;
+  }
   const a = await ours(o);
   const b = await bullmq(o);
   const fl = await floor(o);
@@ -443,6 +461,8 @@ if (import.meta.main) {
       rates: { type: "string" },
       ours: { type: "string" },
       seconds: { type: "string" },
+      "floor-with": { type: "string" },
+      "floor-only": { type: "boolean" },
     },
   });
   await run({
@@ -453,5 +473,7 @@ if (import.meta.main) {
       ? values.ours.split(",").filter(Boolean).map(Number)
       : undefined,
     seconds: values.seconds ? Number(values.seconds) : undefined,
+    floorWith: values["floor-with"]?.split(",").filter(Boolean),
+    floorOnly: values["floor-only"],
   });
 }
