@@ -340,3 +340,38 @@ Deno.test("fold - schedulers silent for long are forgotten (not the leader); an 
   assert.equal(f.schedulers.has("gone"), false);
   assert.equal(f.schedulers.has("lead"), true);
 });
+
+Deno.test("fold - a coalesced message folds as its steps would one message each (fast-check)", () => {
+  const step = fc.record({
+    id: fc.constantFrom("a", "b", "c", "d"),
+    seq: fc.integer({ min: 0, max: 6 }),
+    state: fc.option(
+      fc.constantFrom("queued", "dispatched", "running", "succeeded", "failed", "retrying"),
+      { nil: undefined },
+    ),
+    type: fc.option(fc.constantFrom("echo", "sleep"), { nil: undefined }),
+    attempt: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+    worker: fc.option(fc.constantFrom("n/w1", "n/w2"), { nil: undefined }),
+    runMs: fc.option(fc.integer({ min: 0, max: 50 }), { nil: undefined }),
+    waitMs: fc.option(fc.integer({ min: 0, max: 50 }), { nil: undefined }),
+  }, { requiredKeys: ["id", "seq"] });
+  // Messages: runs of steps of one task, sent as one coalesced message or as one message each.
+  const runs = fc.array(fc.array(step, { minLength: 1, maxLength: 4 }), { maxLength: 40 });
+  fc.assert(fc.property(runs, fc.integer({ min: 1, max: 5 }), (msgs, cap) => {
+    const one = fold({ recentTasks: cap });
+    const each = fold({ recentTasks: cap });
+    for (const steps of msgs) {
+      const id = steps[0].id;
+      const own = steps.map((s) => ({ ...s, id }));
+      // As the leader coalesces them: the fields merged, later ones winning, and every step.
+      one.f.apply("task", id, { ...Object.assign({}, ...own), from: own[0].seq, steps: own });
+      for (const s of own) each.f.apply("task", id, s);
+    }
+    assert.deepEqual([...one.f.tasks], [...each.f.tasks], "the same records, in the same order");
+    assert.equal(one.f.gaps, each.f.gaps);
+    assert.deepEqual(one.f.submitted.entries(), each.f.submitted.entries());
+    assert.deepEqual(one.f.finished.entries(), each.f.finished.entries());
+    assert.deepEqual(one.alerts, each.alerts);
+    assert.deepEqual(one.f.takeDirty(), each.f.takeDirty());
+  }));
+});
