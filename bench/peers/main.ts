@@ -93,34 +93,15 @@ function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
   })();
 }
 
-/** `n` echo tasks as fast as they go, one a message; tasks/s to the last result. */
-async function oneAMessage(
+/**
+ * `n` echo tasks as fast as they go, one a message (`perMessage` 1) or 1,000
+ * to a message as BullMQ's addBulk takes them; tasks/s to the last result.
+ */
+async function fastAsItGoes(
   client: Client,
   tag: string,
   n: number,
-  failures: NotSucceeded,
-): Promise<number> {
-  let done = 0;
-  const all = Promise.withResolvers<number>();
-  client.onResult((r) => {
-    if (!r.id.startsWith(tag)) return;
-    failures.note(tag, r);
-    if (++done === n) all.resolve(now());
-  });
-  const start = now();
-  for (let i = 0; i < n; i++) {
-    client.submit("echo", { id: `${tag}${i}`, payload: { i } });
-    if (i % 500 === 499) await client.t.flush();
-  }
-  await client.t.flush();
-  return n / (((await all.promise) - start) / 1000);
-}
-
-/** The same, 1,000 tasks to a message, as BullMQ's addBulk takes them. */
-async function thousandAMessage(
-  client: Client,
-  tag: string,
-  n: number,
+  perMessage: 1 | 1_000,
   failures: NotSucceeded,
 ): Promise<number> {
   let done = 0;
@@ -132,15 +113,23 @@ async function thousandAMessage(
   });
   const headers = { Authorization: `Bearer ${client.token}` };
   const start = now();
-  for (let i = 0; i < n; i += 1_000) {
-    const tasks = Array.from(
-      { length: Math.min(1_000, n - i) },
-      (_, k) => ({ id: `${tag}${i + k}`, payload: { i: i + k } }),
-    );
-    client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
-      headers,
-    });
+  if (perMessage === 1) {
+    for (let i = 0; i < n; i++) {
+      client.submit("echo", { id: `${tag}${i}`, payload: { i } });
+      if (i % 500 === 499) await client.t.flush();
+    }
     await client.t.flush();
+  } else {
+    for (let i = 0; i < n; i += perMessage) {
+      const tasks = Array.from(
+        { length: Math.min(perMessage, n - i) },
+        (_, k) => ({ id: `${tag}${i + k}`, payload: { i: i + k } }),
+      );
+      client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
+        headers,
+      });
+      await client.t.flush();
+    }
   }
   return n / (((await all.promise) - start) / 1000);
 }
@@ -187,10 +176,10 @@ async function floor(o: Options): Promise<{ one: Floor; batched: Floor; failures
       const after = await Promise.all(pids.map(cpuMicros));
       return { rate, cpu: after.map((x, i) => (x - before[i]) / o.tasks) };
     };
-    await oneAMessage(client, "fwarm-", o.warmup, failures);
-    const one = await timed(() => oneAMessage(client, "ftp-", o.tasks, failures));
-    await thousandAMessage(client, "fwarmb-", o.warmup, failures);
-    const b = await timed(() => thousandAMessage(client, "fbt-", o.tasks, failures));
+    await fastAsItGoes(client, "fwarm-", o.warmup, 1, failures);
+    const one = await timed(() => fastAsItGoes(client, "ftp-", o.tasks, 1, failures));
+    await fastAsItGoes(client, "fwarmb-", o.warmup, 1_000, failures);
+    const b = await timed(() => fastAsItGoes(client, "fbt-", o.tasks, 1_000, failures));
     return { one, batched: b, failures: failures.count("ftp-") + failures.count("fbt-") };
   } finally {
     child.kill("SIGTERM");
@@ -208,8 +197,8 @@ async function ours(o: Options): Promise<Figures> {
   try {
     await using client = await Client.connect(server.url);
     await client.waitForNode();
-    const burst = (tag: string, n: number) => oneAMessage(client, tag, n, failures);
-    const batches = (tag: string, n: number) => thousandAMessage(client, tag, n, failures);
+    const burst = (tag: string, n: number) => fastAsItGoes(client, tag, n, 1, failures);
+    const batches = (tag: string, n: number) => fastAsItGoes(client, tag, n, 1_000, failures);
     await burst("warm-", o.warmup);
     const throughput = await burst("tp-", o.tasks);
     await batches("warmb-", o.warmup);
