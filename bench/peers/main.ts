@@ -41,7 +41,7 @@ import { Queue } from "bullmq";
 import { Client, startNodeProcess } from "../../test/_cluster.ts";
 import { TestServer } from "../../test/_nats_server.ts";
 import { freePort, natsProcs } from "../../src/transport/nats_server.ts";
-import { cpuMicros, NotSucceeded } from "../_echo.ts";
+import { cpuMicros, echoBurst, NotSucceeded } from "../_echo.ts";
 
 interface Options {
   tasks: number;
@@ -93,10 +93,7 @@ function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
   })();
 }
 
-/**
- * `n` echo tasks as fast as they go, one a message (`perMessage` 1) or 1,000
- * to a message as BullMQ's addBulk takes them; tasks/s to the last result.
- */
+/** `n` echo tasks as fast as they go, `perMessage` to a message; tasks/s to the last result. */
 async function fastAsItGoes(
   client: Client,
   tag: string,
@@ -104,34 +101,9 @@ async function fastAsItGoes(
   perMessage: 1 | 1_000,
   failures: NotSucceeded,
 ): Promise<number> {
-  let done = 0;
-  const all = Promise.withResolvers<number>();
-  client.onResult((r) => {
-    if (!r.id.startsWith(tag)) return;
-    failures.note(tag, r);
-    if (++done === n) all.resolve(now());
-  });
-  const headers = { Authorization: `Bearer ${client.token}` };
   const start = now();
-  if (perMessage === 1) {
-    for (let i = 0; i < n; i++) {
-      client.submit("echo", { id: `${tag}${i}`, payload: { i } });
-      if (i % 500 === 499) await client.t.flush();
-    }
-    await client.t.flush();
-  } else {
-    for (let i = 0; i < n; i += perMessage) {
-      const tasks = Array.from(
-        { length: Math.min(perMessage, n - i) },
-        (_, k) => ({ id: `${tag}${i + k}`, payload: { i: i + k } }),
-      );
-      client.t.publish("tasks.submit.echo", client.enc.encode(JSON.stringify(tasks)), {
-        headers,
-      });
-      await client.t.flush();
-    }
-  }
-  return n / (((await all.promise) - start) / 1000);
+  await echoBurst(client, tag, n, perMessage, failures);
+  return n / ((now() - start) / 1000);
 }
 
 /** A floor run: tasks/s, and CPU µs a task of its worker, nats-server and the load generator. */
@@ -160,10 +132,16 @@ async function floor(o: Options): Promise<{ one: Floor; batched: Floor; failures
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  // A worker that dies fails the run instead of leaving it waiting for results.
+  const died = child.status.then((s) => {
+    throw new Error(`floor_worker.ts exited (code ${s.code}) during the run`);
+  });
+  died.catch(() => {});
+  const orDied = <T>(p: Promise<T>) => Promise.race([p, died]);
   try {
     const out = lines(child.stdout);
     for (;;) {
-      const line = await out.next();
+      const line = await orDied(out.next());
       if (line.done) throw new Error("floor_worker.ts ended before it was ready");
       if (line.value === "ready") break;
     }
@@ -172,17 +150,19 @@ async function floor(o: Options): Promise<{ one: Floor; batched: Floor; failures
     const timed = async (run: () => Promise<number>) => {
       const pids = [child.pid, server.pid, Deno.pid];
       const before = await Promise.all(pids.map(cpuMicros));
-      const rate = await run();
+      const rate = await orDied(run());
       const after = await Promise.all(pids.map(cpuMicros));
       return { rate, cpu: after.map((x, i) => (x - before[i]) / o.tasks) };
     };
-    await fastAsItGoes(client, "fwarm-", o.warmup, 1, failures);
+    await orDied(fastAsItGoes(client, "fwarm-", o.warmup, 1, failures));
     const one = await timed(() => fastAsItGoes(client, "ftp-", o.tasks, 1, failures));
-    await fastAsItGoes(client, "fwarmb-", o.warmup, 1_000, failures);
+    await orDied(fastAsItGoes(client, "fwarmb-", o.warmup, 1_000, failures));
     const b = await timed(() => fastAsItGoes(client, "fbt-", o.tasks, 1_000, failures));
     return { one, batched: b, failures: failures.count("ftp-") + failures.count("fbt-") };
   } finally {
-    child.kill("SIGTERM");
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
     await child.status;
   }
 }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type Alert, MonitorFold } from "../../../actors/monitor/view.ts";
 import { LabelledCounter, Reservoir, Series } from "../../../actors/monitor/stats.ts";
+import { coalesce } from "../../../actors/scheduler/task_deltas.ts";
 
 function fold(o: { recentTasks?: number; events?: number } = {}) {
   let now = 1_800_000_000_000;
@@ -342,9 +343,7 @@ Deno.test("fold - schedulers silent for long are forgotten (not the leader); an 
 });
 
 Deno.test("fold - a coalesced message folds as its steps would one message each (fast-check)", () => {
-  const step = fc.record({
-    id: fc.constantFrom("a", "b", "c", "d"),
-    seq: fc.integer({ min: 0, max: 6 }),
+  const fields = fc.record({
     state: fc.option(
       fc.constantFrom("queued", "dispatched", "running", "succeeded", "failed", "retrying"),
       { nil: undefined },
@@ -354,18 +353,34 @@ Deno.test("fold - a coalesced message folds as its steps would one message each 
     worker: fc.option(fc.constantFrom("n/w1", "n/w2"), { nil: undefined }),
     runMs: fc.option(fc.integer({ min: 0, max: 50 }), { nil: undefined }),
     waitMs: fc.option(fc.integer({ min: 0, max: 50 }), { nil: undefined }),
-  }, { requiredKeys: ["id", "seq"] });
-  // Messages: runs of steps of one task, sent as one coalesced message or as one message each.
-  const runs = fc.array(fc.array(step, { minLength: 1, maxLength: 4 }), { maxLength: 40 });
-  fc.assert(fc.property(runs, fc.integer({ min: 1, max: 5 }), (msgs, cap) => {
+    // Mostly the next seq; now and then a new leader's 1, a repeat, or a gap.
+    next: fc.constantFrom("next", "next", "next", "next", "restart", "repeat", "skip"),
+  }, { requiredKeys: ["next"] });
+  // Windows: a task and the transitions it had in one window (as the leader gathers them).
+  const windows = fc.array(
+    fc.tuple(fc.constantFrom("a", "b", "c", "d"), fc.array(fields, { minLength: 1, maxLength: 4 })),
+    { maxLength: 40 },
+  );
+  fc.assert(fc.property(windows, fc.integer({ min: 1, max: 5 }), (ws, cap) => {
     const one = fold({ recentTasks: cap });
     const each = fold({ recentTasks: cap });
-    for (const steps of msgs) {
-      const id = steps[0].id;
-      const own = steps.map((s) => ({ ...s, id }));
-      // As the leader coalesces them: the fields merged, later ones winning, and every step.
-      one.f.apply("task", id, { ...Object.assign({}, ...own), from: own[0].seq, steps: own });
-      for (const s of own) each.f.apply("task", id, s);
+    const seqs = new Map<string, number>();
+    for (const [id, steps] of ws) {
+      const list = steps.map(({ next, ...f }) => {
+        const last = seqs.get(id) ?? 0;
+        const seq = next === "restart"
+          ? 1
+          : next === "repeat"
+          ? Math.max(1, last)
+          : next === "skip"
+          ? last + 2
+          : last + 1;
+        seqs.set(id, seq);
+        return { id, seq, ...f };
+      });
+      // The message the leader sends for the window, and the same transitions one message each.
+      one.f.apply("task", id, list.length === 1 ? list[0] : coalesce(list));
+      for (const d of list) each.f.apply("task", id, d);
     }
     assert.deepEqual([...one.f.tasks], [...each.f.tasks], "the same records, in the same order");
     assert.equal(one.f.gaps, each.f.gaps);
