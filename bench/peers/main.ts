@@ -434,6 +434,14 @@ if (import.meta.main) {
       "floor-only": { type: "boolean" },
     },
   });
+  const floorWith = values["floor-with"]?.split(",").filter(Boolean);
+  const unknown = floorWith?.filter((part) => part !== "sign" && part !== "deltas") ?? [];
+  if (unknown.length) {
+    console.error(
+      `--floor-with takes sign and deltas (comma-separated): got ${unknown.join(", ")}`,
+    );
+    Deno.exit(2);
+  }
   await run({
     tasks: values.tasks ? Number(values.tasks) : undefined,
     warmup: values.warmup ? Number(values.warmup) : undefined,
@@ -442,7 +450,7 @@ if (import.meta.main) {
       ? values.ours.split(",").filter(Boolean).map(Number)
       : undefined,
     seconds: values.seconds ? Number(values.seconds) : undefined,
-    floorWith: values["floor-with"]?.split(",").filter(Boolean),
+    floorWith,
     floorOnly: values["floor-only"],
   });
 }
