@@ -273,7 +273,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           if (msg.id && state.intake) {
             for (const next of state.intake.end(msg.id)) admit(ctx, state, next);
           }
-          if (state.parked.length) unpark(ctx, state);
+          unpark(ctx, state);
           return state;
         case "submission.retry":
           if (msg.epoch !== state.epoch) return state;
@@ -285,12 +285,12 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
               admit(ctx, state, next);
             }
           }
-          if (state.parked.length) unpark(ctx, state);
+          unpark(ctx, state);
           return state;
         case "submission.rejected":
           if (!state.core || msg.epoch !== state.epoch) return state;
           rejectNow(ctx, state, msg.id, msg.taskType, msg.msg, msg.error, msg.counted ?? false);
-          if (state.parked.length) unpark(ctx, state);
+          unpark(ctx, state);
           return state;
         case "rejection.published":
           if (msg.epoch !== state.epoch) return state;
@@ -303,7 +303,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           const full = capacity.stored(ctx, state, msg.ok, msg.error); // reported once if so
           if (msg.ok) {
             state.core.resultStored(msg.id);
-            if (state.parked.length) unpark(ctx, state);
+            unpark(ctx, state);
             return state;
           }
           if (!full) {

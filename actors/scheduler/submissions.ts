@@ -264,8 +264,9 @@ export function submissions(kit: Kit): Submissions {
   }
 
   /**
-   * Check the parked batches that now fit, oldest first; with `tick`, tell the
-   * stream the others are still being worked on (no redelivery meanwhile).
+   * Check the parked batches that now fit, oldest first (nothing when none is parked: callers
+   * need not ask first); with `tick`, tell the stream the others are still being worked on (no
+   * redelivery meanwhile).
    */
   function unpark(ctx: Ctx, state: State, tick = false): void {
     while (state.parked.length && state.core && !state.paused) {
