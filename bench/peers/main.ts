@@ -93,6 +93,15 @@ function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
   })();
 }
 
+/** A script of this folder in a Deno process of its own; it talks in lines on its stdout. */
+function script(name: string, args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(`./${name}`, import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+}
+
 /** `n` echo tasks as fast as they go, `perMessage` to a message; tasks/s to the last result. */
 async function fastAsItGoes(
   client: Client,
@@ -120,18 +129,11 @@ interface Floor {
 async function floor(o: Options): Promise<{ one: Floor; batched: Floor; failures: number }> {
   const failures = new NotSucceeded();
   await using server = await TestServer.start();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("./floor_worker.ts", import.meta.url).pathname,
-      "--server",
-      server.url,
-      ...(o.floorWith ?? []).map((part) => `--${part}`),
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const child = script("floor_worker.ts", [
+    "--server",
+    server.url,
+    ...(o.floorWith ?? []).map((part) => `--${part}`),
+  ]);
   // A worker that dies fails the run instead of leaving it waiting for results.
   const died = child.status.then((s) => {
     throw new Error(`floor_worker.ts exited (code ${s.code}) during the run`);
@@ -243,17 +245,7 @@ async function bullmq(o: Options): Promise<Figures> {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const worker = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("./bullmq_worker.ts", import.meta.url).pathname,
-      "--port",
-      String(port),
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const worker = script("bullmq_worker.ts", ["--port", String(port)]);
   const out = lines(worker.stdout);
   const next = async (): Promise<Record<string, unknown>> => {
     const { value, done } = await out.next();
