@@ -17,7 +17,7 @@ import {
   type ToScheduler,
 } from "../../src/internal_mod.ts";
 import { streamSpecs } from "../streams.ts";
-import { retryLater } from "./submissions.ts";
+import { retryLater } from "./results.ts";
 import { decoder, type Kit, type SchedulerMsg, type State, tasksConsumer } from "./types.ts";
 
 /** The leadership functions of one scheduler. */

@@ -26,7 +26,7 @@ import {
   type TaskState,
 } from "../../src/internal_mod.ts";
 import type { SchedulerCore, StatusView } from "./core.ts";
-import { RETRY_HEADER, retrySignature } from "./submissions.ts";
+import { RETRY_HEADER, retrySignature } from "./results.ts";
 import { decoder, encoder, type Kit } from "./types.ts";
 import { PART_SEQ_SCALE } from "./batch.ts";
 

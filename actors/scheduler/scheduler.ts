@@ -4,7 +4,8 @@
  * {@link SchedulerCore}, talks to worker nodes, publishes results exactly once
  * (compare-and-set on the result subject) and answers `tasks.cancel` and
  * `tasks.status`. Its parts: `types.ts` (messages, state), `submissions.ts`
- * (intake and results), `leadership.ts` (terms and fencing), `requests.ts`.
+ * (intake), `results.ts` (results stored once), `leadership.ts` (terms and
+ * fencing), `requests.ts`.
  *
  * @module
  */
@@ -25,7 +26,8 @@ import { Lease } from "./lease.ts";
 import { leadership } from "./leadership.ts";
 import { bodyOf, listHeld, operator, parseList } from "./operator.ts";
 import { requests } from "./requests.ts";
-import { retryLater, submissions } from "./submissions.ts";
+import { results, retryLater } from "./results.ts";
+import { submissions } from "./submissions.ts";
 import {
   type Checked,
   decoder,
@@ -62,7 +64,9 @@ export type { SchedulerDeps, SchedulerMsg } from "./types.ts";
 export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, State> {
   const kit = makeKit(deps);
   const { transport, subj, config, current, emit, sendToNode, publishScheduler } = kit;
-  const { check, unpark, admit, rejectNow, publishResult, publishRejection } = submissions(kit);
+  const stored = results(kit);
+  const { publishResult, publishRejection } = stored;
+  const { check, unpark, admit, rejectNow } = submissions(kit, stored);
   const { becomeLeader, stepDown, pause, resume, fenceIfLost, listStoredIdsOnce } = leadership(
     kit,
   );

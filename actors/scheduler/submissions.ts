@@ -1,9 +1,9 @@
 /**
- * The scheduler's intake and results: checking submissions (decode,
- * authenticate, authorise, type, the per-user rate, redelivery), admitting
- * them into the task table once their dependencies are known (and the user is
- * under its in-flight cap, see limits.ts), and publishing results and
- * rejections exactly once. Every refused submission goes on the audit trail
+ * The scheduler's intake: checking submissions (decode, authenticate,
+ * authorise, type, the per-user rate, redelivery) and admitting them into the
+ * task table once their dependencies are known (and the user is under its
+ * in-flight cap, see limits.ts). Results and rejections are stored by
+ * `results.ts`. Every refused submission goes on the audit trail
  * (actors/audit.ts).
  *
  * @module
@@ -11,7 +11,6 @@
 
 import {
   type ActorContext,
-  type AttemptRecord,
   authorize,
   decodeBatch,
   type Decoded,
@@ -20,30 +19,18 @@ import {
   type ErrorInfo,
   isBatchBody,
   type Principal,
-  type PubAck,
-  RESULT_SIGNATURE,
-  type ResultSigner,
-  type StoredMsg,
   type TaskResult,
   toErrorInfo,
 } from "../../src/internal_mod.ts";
 import { outcomeOf } from "../audit.ts";
 import { BatchDelivery, streamSeqOf } from "./batch.ts";
-import type { TaskEntry } from "./core.ts";
 import { UserLimits } from "./limits.ts";
-import {
-  type Checked,
-  decoder,
-  encoder,
-  type Kit,
-  type Retried,
-  type SchedulerMsg,
-  type State,
-} from "./types.ts";
+import { isRejection, type Results } from "./results.ts";
+import { type Checked, decoder, type Kit, type SchedulerMsg, type State } from "./types.ts";
 
 type Ctx = ActorContext<SchedulerMsg>;
 
-/** The intake and result functions of one scheduler. */
+/** The intake functions of one scheduler. */
 export interface Submissions {
   /** Decode, authenticate and authorise a submission; what follows arrives as messages. */
   check(ctx: Ctx, state: State, msg: DurableMsg): void;
@@ -61,25 +48,12 @@ export interface Submissions {
     error: ErrorInfo,
     counted?: boolean,
   ): void;
-  publishResult(
-    ctx: Ctx,
-    epoch: number,
-    entry: TaskEntry,
-    result: TaskResult,
-    attempt: number,
-  ): void;
-  publishRejection(
-    ctx: Ctx,
-    epoch: number,
-    msg: DurableMsg,
-    result: TaskResult,
-    attempt: number,
-  ): void;
 }
 
-/** Build the intake and result functions of one scheduler. */
-export function submissions(kit: Kit): Submissions {
-  const { deps, transport, subj } = kit;
+/** Build the intake functions of one scheduler; `results` stores what it refuses or finds done. */
+export function submissions(kit: Kit, results: Results): Submissions {
+  const { deps, subj } = kit;
+  const { publishRejection, republish, republishStored, retryMarkOf, retriedFrom } = results;
   const limits = new UserLimits(kit.config);
   /** A refused submission goes on the audit trail; rejectNow publishes the rejection. */
   function refused(who: string | null, id: string, error: ErrorInfo): void {
@@ -92,126 +66,6 @@ export function submissions(kit: Kit): Submissions {
       message: error.message,
     });
   }
-  /**
-   * Store a task's result, signed, on `tasks.outcome.<id>` only if it has none
-   * yet: the RESULTS stream refuses a second message on a subject (discard new
-   * per subject), and the stream republishes what it stored to subscribers.
-   * What is already there is the result, exactly once, if a scheduler signed
-   * it, with two exceptions that are replaced: one nobody signed (published by
-   * someone on an open NATS), and a rejection (a rejected submission never
-   * ran, so its id may be used again: what came of the new one replaces it).
-   */
-  async function store(
-    result: TaskResult,
-    onForged: (id: string) => void,
-    replaces = 0,
-  ): Promise<{ ok: boolean; error?: string }> {
-    const subject = subj.outcome(result.id);
-    // Known to have a result before it is stored: no later submission of the id slips by.
-    kit.storedIds.add(result.id);
-    // Text, not bytes: the transport encodes it together with the messages around it.
-    const body = JSON.stringify(result);
-    const opts = {
-      timeoutMs: 5_000,
-      headers: { [RESULT_SIGNATURE]: deps.results.signer.signText(body) },
-    };
-    let ack = await transport.publishDurable(subject, body, opts);
-    if (occupied(ack)) {
-      const stored = await transport.lastMessage(subj.resultsStream, subject).catch(() => null);
-      const believed = stored &&
-        deps.results.verifier.verify(stored.data, stored.header(RESULT_SIGNATURE), result.id).ok;
-      if (stored && !believed) onForged(result.id);
-      const replace = stored &&
-        (!believed || isRejection(stored.data) || (replaces > 0 && stored.seq === replaces));
-      if (replace) {
-        await transport.purgeSubject(subj.resultsStream, subject).catch(() => {});
-        ack = await transport.publishDurable(subject, body, opts);
-      }
-    }
-    return { ok: ack.ok || occupied(ack), error: ack.ok ? undefined : ack.message };
-  }
-
-  /** The retry mark of a submission: the RESULTS sequence it may replace, or 0. */
-  function retryMarkOf(msg: DurableMsg, id: string): number {
-    const mark = msg.header(RETRY_HEADER);
-    if (!mark) return 0;
-    const dot = mark.indexOf(".");
-    const seq = Number(mark.slice(0, dot));
-    if (!Number.isSafeInteger(seq) || seq <= 0) return 0;
-    return mark.slice(dot + 1) === retrySignature(deps.results.signer, id, seq) ? seq : 0;
-  }
-
-  /** What a retried task starts with: its history so far, and a record of the retry. */
-  function retriedFrom(stored: StoredMsg, by: string, ctx: Ctx): Retried {
-    let history: AttemptRecord[] = [];
-    try {
-      history = (JSON.parse(decoder.decode(stored.data)) as TaskResult).history ?? [];
-    } catch {
-      // an unreadable history is not carried over
-    }
-    const now = ctx.clock.now();
-    const mark: AttemptRecord = {
-      attempt: 0,
-      worker: "",
-      startedAt: now,
-      endedAt: now,
-      outcome: "retried",
-      by,
-    };
-    return { replaces: stored.seq, history: [...history, mark] };
-  }
-
-  /** Send a stored result to `tasks.result.<id>` again, as the stream first did. */
-  function republish(stored: StoredMsg): void {
-    const id = stored.subject.slice(subj.outcome("").length);
-    const signature = stored.header(RESULT_SIGNATURE);
-    transport.publish(subj.result(id), stored.data, {
-      headers: signature ? { [RESULT_SIGNATURE]: signature } : undefined,
-    });
-    kit.emit("republished", { task: id, streamSeq: stored.seq });
-  }
-
-  /** Republish the stored result of a task this leader finished, then settle the submission. */
-  function republishStored(ctx: Ctx, epoch: number, msg: DurableMsg, id: string): void {
-    kit.storedResult(id).then(ranBefore).then(
-      (stored) => {
-        // An outcome stored after this submission is its answer already (a redelivery after an
-        // ack lost with a connection): no second copy. One stored before is published again.
-        if (stored && stored.time < msg.storedAt) republish(stored);
-        ctx.self.send({ type: "submission.done", epoch, msg, id });
-      },
-      () => ctx.self.send({ type: "submission.retry", epoch, msg, id }),
-    );
-  }
-
-  /** A result nobody signed was in the store: counted and reported like a forged message. */
-  const forged = (ctx: ActorContext<SchedulerMsg>) => (id: string) =>
-    ctx.self.send({ type: "message.refused", subject: subj.outcome(id), reason: "forged" });
-
-  function publishResult(
-    ctx: ActorContext<SchedulerMsg>,
-    epoch: number,
-    entry: TaskEntry,
-    result: TaskResult,
-    attempt: number,
-  ) {
-    void store(result, forged(ctx), entry.replaces).then(({ ok, error }) =>
-      ctx.self.send({ type: "result.published", epoch, id: entry.id, ok, attempt, error })
-    );
-  }
-
-  function publishRejection(
-    ctx: ActorContext<SchedulerMsg>,
-    epoch: number,
-    msg: DurableMsg,
-    result: TaskResult,
-    attempt: number,
-  ) {
-    void store(result, forged(ctx)).then(({ ok }) =>
-      ctx.self.send({ type: "rejection.published", epoch, msg, ok, result, attempt })
-    );
-  }
-
   /** A submission's task type (from its subject) and its token check, to run when wanted. */
   const typeOf = (msg: DurableMsg) => msg.subject.slice(subj.submitAll.length - 1);
   const authOf = (msg: DurableMsg) => () => deps.verifier.verifyHeader(msg.header("Authorization"));
@@ -523,7 +377,7 @@ export function submissions(kit: Kit): Submissions {
     if (counted) { for (const next of state.intake!.end(id)) admit(ctx, state, next); }
   }
 
-  return { check, unpark, admit, rejectNow, publishResult, publishRejection };
+  return { check, unpark, admit, rejectNow };
 }
 
 /**
@@ -532,36 +386,3 @@ export function submissions(kit: Kit): Submissions {
  * which a delivery lost in flight comes again.
  */
 export const DISRUPTION_GRACE_MS = 45_000;
-
-/** The header a `tasks.retry` resubmission carries: `<RESULTS seq>.<signature>`. */
-export const RETRY_HEADER = "Ts-Retry";
-
-/** The signature of a retry mark: only a scheduler (holder of the result key) makes one. */
-export function retrySignature(signer: ResultSigner, id: string, seq: number): string {
-  return signer.sign(encoder.encode(`retry\u0000${id}\u0000${seq}`));
-}
-
-/** The stream refused a result because the subject holds one already. */
-function occupied(ack: PubAck): boolean {
-  return !ack.ok && (ack.code === "SUBJECT_FULL" || ack.code === "WRONG_LAST_SEQUENCE");
-}
-
-/** A stored result of a run, or null for none or a rejection (a submission that never ran). */
-function ranBefore(stored: StoredMsg | null): StoredMsg | null {
-  return stored && !isRejection(stored.data) ? stored : null;
-}
-
-/** Is this stored result a rejection (a submission that never ran)? */
-function isRejection(data: Uint8Array): boolean {
-  try {
-    return (JSON.parse(decoder.decode(data)) as TaskResult).state === "rejected";
-  } catch {
-    return false;
-  }
-}
-
-/** Run `fn` again after a backoff that grows with `attempt`. */
-export function retryLater(ctx: ActorContext<SchedulerMsg>, attempt: number, fn: () => void): void {
-  const delay = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
-  ctx.clock.setTimer(delay, fn);
-}
