@@ -2,35 +2,34 @@
  * The scheduler actor: contends for leadership, and while it leads takes
  * submissions from the TASKS stream, checks and authorises them, runs the
  * {@link SchedulerCore}, talks to worker nodes, publishes results exactly once
- * (compare-and-set on the result subject) and answers `tasks.cancel` and
- * `tasks.status`. Its parts: `types.ts` (messages, state), `submissions.ts`
- * (intake), `results.ts` (results stored once), `leadership.ts` (terms and
- * fencing), `requests.ts`.
+ * (compare-and-set on the result subject) and answers the `tasks.*` requests.
+ * Its parts: `types.ts` (messages, state), `submissions.ts` (intake),
+ * `results.ts` (results stored once), `leadership.ts` (terms and fencing),
+ * `node_links.ts` (what worker nodes say, lost nodes), `answers.ts` with
+ * `requests.ts` and `operator.ts` (the requests), `capacity.ts` (full storage).
  *
  * @module
  */
 
 import {
   type ActorContext,
-  authorize,
   type Behavior,
   encodeMessage,
   type Logger,
   SchedulerError,
   type ToNode,
 } from "../../src/internal_mod.ts";
+import { answers } from "./answers.ts";
 import { Capacity } from "./capacity.ts";
 import { SchedulerCore, type SchedulerEffects } from "./core.ts";
 import { Intake } from "./intake.ts";
 import { Lease } from "./lease.ts";
 import { leadership } from "./leadership.ts";
-import { bodyOf, listHeld, operator, parseList } from "./operator.ts";
-import { requests } from "./requests.ts";
+import { nodeLinks } from "./node_links.ts";
 import { results, retryLater } from "./results.ts";
 import { submissions } from "./submissions.ts";
 import {
   type Checked,
-  decoder,
   encoder,
   makeKit,
   type SchedulerDeps,
@@ -70,8 +69,8 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
   const { becomeLeader, stepDown, pause, resume, fenceIfLost, listStoredIdsOnce } = leadership(
     kit,
   );
-  const { replyJson, authRequest, authOnly, replyError, replyCancel, replyDone } = requests(kit);
-  const ops = operator(kit);
+  const answer = answers(kit);
+  const links = nodeLinks(kit, fenceIfLost);
   const capacity = new Capacity(kit); // full streams and storage, reported on monitor.scheduler
 
   function effects(ctx: ActorContext<SchedulerMsg>, state: State): SchedulerEffects {
@@ -328,142 +327,27 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           return state;
         }
 
-        case "node.hello": {
-          if (!state.core) return state;
-          if (fenceIfLost(state, msg.node, msg.incarnation, 0)) return state;
-          const known = state.nodes.get(msg.node);
-          if (known && known.incarnation !== msg.incarnation) {
-            state.core.nodeGone(msg.node, "node restarted");
-          }
-          state.nodes.set(msg.node, {
-            incarnation: msg.incarnation,
-            lastSeen: ctx.clock.now(),
-            draining: msg.draining,
-          });
-          state.core.registerWorkers(msg.node, msg.workers, msg.draining);
-          if (msg.running.length) state.core.adoptRunning(msg.node, msg.running);
+        case "node.hello":
+          links.hello(ctx, state, msg);
           return state;
-        }
-        case "node.reports": {
-          if (!state.core) return state;
-          const node = state.nodes.get(msg.node);
-          // Hand-backs (refused) of a fenced incarnation are its work coming back, not news.
-          const late = msg.reports.filter((r) => r.kind !== "refused").length;
-          if (fenceIfLost(state, msg.node, msg.incarnation, late)) return state;
-          if (!node) {
-            // Not met yet (a new leader): the node keeps its outcomes until acknowledged; ask it to say hello.
-            sendToNode(msg.node, { type: "node.sync", epoch: state.epoch, leader: deps.id });
-            return state;
-          }
-          if (node.incarnation !== msg.incarnation) {
-            // An earlier incarnation of a node that restarted: its reports are stale.
-            sendToNode(msg.node, {
-              type: "report.ack",
-              epoch: state.epoch,
-              dispatches: msg.reports.map((r) => r.dispatch),
-            });
-            if (late > 0) {
-              publishScheduler(state, {
-                event: "stale",
-                node: msg.node,
-                incarnation: msg.incarnation,
-                reports: late,
-                why: "old incarnation",
-              });
-            }
-            return state;
-          }
-          node.lastSeen = ctx.clock.now();
-          const acked: number[] = [];
-          for (const r of msg.reports) {
-            state.core.report(msg.node, r);
-            if (r.kind === "done" || r.kind === "refused") acked.push(r.dispatch);
-          }
-          if (acked.length) {
-            sendToNode(msg.node, { type: "report.ack", epoch: state.epoch, dispatches: acked });
-          }
+        case "node.reports":
+          links.reports(ctx, state, msg);
           return state;
-        }
-        case "node.leaving": {
-          if (!state.core) return state;
-          const requeued = state.core.nodeGone(msg.node, "node left");
-          state.nodes.delete(msg.node);
-          publishScheduler(state, {
-            event: "node-left",
-            node: msg.node,
-            requeued: requeued.length,
-          });
+        case "node.leaving":
+          links.leaving(state, msg);
           return state;
-        }
         case "message.refused":
           state.refused.set(msg.reason, (state.refused.get(msg.reason) ?? 0) + 1);
           return state;
-        case "node.heartbeat": {
-          if (!state.core) return state;
-          if (msg.rejected !== undefined && msg.rejected > (state.nodeRefused.get(msg.node) ?? 0)) {
-            // A node refused messages that failed their seal: say so where operators look.
-            const before = state.nodeRefused.get(msg.node) ?? 0;
-            state.nodeRefused.set(msg.node, msg.rejected);
-            publishScheduler(state, {
-              event: "messages-refused",
-              node: msg.node,
-              count: msg.rejected - before,
-              total: msg.rejected,
-            });
-          }
-          if (fenceIfLost(state, msg.node, msg.incarnation, 0)) return state;
-          const node = state.nodes.get(msg.node);
-          if (!node) {
-            // A node this leader has not met: ask it to introduce itself (not one on its way out,
-            // whose late status can arrive after it left).
-            if (msg.state !== "leaving") {
-              sendToNode(msg.node, { type: "node.sync", epoch: state.epoch, leader: deps.id });
-            }
-            return state;
-          }
-          if (node.incarnation !== msg.incarnation) return state;
-          node.lastSeen = ctx.clock.now();
-          // Draining is one way within an incarnation: an older "up" that arrives late cannot
-          // make a node on its way out take work again.
-          if (msg.state === "draining" && !node.draining) {
-            node.draining = true;
-            state.core.setNodeAvailable(msg.node, false);
-          }
+        case "node.heartbeat":
+          links.heartbeat(ctx, state, msg);
           return state;
-        }
         case "tick": {
           if (!state.core) return state;
           capacity.tick(ctx, state);
           unpark(ctx, state, true);
           const now = ctx.clock.now();
-          for (const [node, info] of state.nodes) {
-            if (state.paused || now - info.lastSeen <= config.nodeLostMs) continue;
-            state.nodes.delete(node);
-            state.lost.set(node, info.incarnation);
-            if (state.lost.size > 10_000) state.lost.delete(state.lost.keys().next().value!);
-            const requeued = state.core.nodeGone(
-              node,
-              `no heartbeat for ${now - info.lastSeen} ms`,
-            );
-            ctx.log.warn("worker node lost", {
-              node,
-              silentMs: now - info.lastSeen,
-              requeued: requeued.length,
-            });
-            kit.publishSealed(
-              subj.monitorWorker(node),
-              encoder.encode(
-                JSON.stringify({ node, incarnation: info.incarnation, state: "lost", seq: 0 }),
-              ),
-            );
-            publishScheduler(state, { event: "node-lost", node, requeued: requeued.length });
-            sendToNode(node, {
-              type: "node.fenced",
-              epoch: state.epoch,
-              incarnation: info.incarnation,
-              reason: "declared lost",
-            });
-          }
+          links.sweepLost(ctx, state, now);
           if (!state.paused) {
             const stuck = state.core.requeueUnstarted(UNSTARTED_MS);
             if (stuck.length) {
@@ -522,74 +406,26 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
           return state;
         }
 
-        case "request.status": {
-          const core = state.core;
-          const m = msg.msg;
-          authRequest(m).then(async ({ principal, id }) => {
-            authorize(principal, "status");
-            const view = core?.status(id);
-            if (view && "type" in view) return replyJson(m, view);
-            const stored = await kit.storedResult(id);
-            if (stored) return replyJson(m, JSON.parse(decoder.decode(stored.data)));
-            replyJson(m, { id, error: { code: "NOT_FOUND", message: `no task ${id}` } });
-          }).catch((err) => replyError(m, err));
+        case "request.status":
+          answer.status(state.core, msg.msg);
           return state;
-        }
         case "transport.changed":
           state.disruptedAt = ctx.clock.now();
           return state;
-        case "request.list": {
-          const core = state.core;
-          const m = msg.msg;
-          authOnly(m).then(async (principal) => {
-            authorize(principal, "status");
-            const q = parseList(bodyOf(m));
-            if (!core) throw new SchedulerError("INTERNAL", "this scheduler is not leading");
-            replyJson(m, q.state === "dead" ? await ops.listDead(q) : listHeld(core, q));
-          }).catch((err) => replyError(m, err));
+        case "request.list":
+          answer.list(state.core, msg.msg);
           return state;
-        }
-        case "request.retry": {
-          const core = state.core;
-          const m = msg.msg;
-          authRequest(m).then(async ({ principal, id }) => {
-            authorize(principal, "tasks.manage");
-            const held = core?.tasks.get(id);
-            if (held && !held.result) {
-              throw new SchedulerError(
-                "INVALID_ARGUMENT",
-                `task ${id} is ${held.state}: only a finished failed task can be retried`,
-              );
-            }
-            const reply = await ops.retry(principal, m.header("Authorization")!, id);
-            replyDone(m, reply, `resubmitted, replacing result ${reply.replaces}`, id);
-          }).catch((err) => replyError(m, err));
+        case "request.retry":
+          answer.retry(state.core, msg.msg);
           return state;
-        }
-        case "request.purge": {
-          const m = msg.msg;
-          authOnly(m).then(async (principal) => {
-            const body = bodyOf(m) as { id?: string; all?: boolean };
-            const purged = await ops.purge(principal, body);
-            replyDone(m, { ok: true, purged }, `purged ${purged}`, body.id ?? "*");
-          }).catch((err) => replyError(m, err));
+        case "request.purge":
+          answer.purge(msg.msg);
           return state;
-        }
-        case "request.cancel": {
-          const core = state.core;
-          const m = msg.msg;
-          authRequest(m).then(({ principal, id }) => {
-            authorize(principal, "cancel", { owner: core?.ownerOf(id) });
-            if (!core) throw new SchedulerError("INTERNAL", "this scheduler is not leading");
-            ctx.self.send({ type: "request.cancel.checked", msg: m, id, by: principal.sub });
-          }).catch((err) => replyError(m, err));
+        case "request.cancel":
+          answer.cancel(ctx, state.core, msg.msg);
           return state;
-        }
         case "request.cancel.checked":
-          if (state.core) replyCancel(msg.msg, state.core.cancel(msg.id, `cancelled by ${msg.by}`));
-          else {replyCancel(msg.msg, {
-              error: { code: "INTERNAL", message: "this scheduler is no longer leading" },
-            });}
+          answer.cancelChecked(state.core, msg.msg, msg.id, msg.by);
           return state;
         default: {
           const never: never = msg;
