@@ -70,12 +70,73 @@ export function headerText(h: Record<string, string> | undefined): string {
 }
 
 export function inMsg(m: Msg): InMsg {
+  let h: ReadonlyMap<string, string> | undefined;
   return {
     subject: m.subject,
     data: m.data,
     reply: m.reply,
-    header: (n) => headerOf(m.headers, n),
+    header: (n) => headerIn(h ??= receivedHeaders(m), n),
   };
+}
+
+/** Received headers: each name as written, with its first value. */
+const NO_HEADERS: ReadonlyMap<string, string> = new Map();
+const utf8 = new TextDecoder();
+
+/**
+ * The headers of a received message, read from its bytes. nats.js's own
+ * reading (`msg.headers`) builds a map of arrays through its checks of each
+ * name and value, which costs more than the rest of reading a submission, and
+ * throws on a name it would not send (a space, a byte past ASCII): a
+ * submission from a client that checks nothing would throw wherever a header
+ * is read. Here such a line is kept as written and simply never asked for.
+ * Lines are `Name: value` (value trimmed, as nats.js does) after the status
+ * line; a line without a colon is skipped. If nats.js's message object is not
+ * what this was written against (its raw bytes and header length), its own
+ * reading is used.
+ */
+export function receivedHeaders(m: Pick<Msg, "headers">): ReadonlyMap<string, string> {
+  const raw = m as unknown as { _rdata?: unknown; _msg?: { hdr?: unknown } };
+  const hdr = raw._msg?.hdr;
+  if (typeof hdr !== "number" || !(raw._rdata instanceof Uint8Array)) {
+    const map = new Map<string, string>();
+    for (const [k, v] of m.headers ?? []) if (!map.has(k)) map.set(k, v[0]);
+    return map;
+  }
+  if (hdr <= 0) return NO_HEADERS;
+  const text = utf8.decode(raw._rdata.subarray(0, hdr));
+  const map = new Map<string, string>();
+  let at = text.indexOf("\r\n");
+  while (at >= 0 && at + 2 < text.length) {
+    const from = at + 2;
+    at = text.indexOf("\r\n", from);
+    const line = text.slice(from, at < 0 ? text.length : at);
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon);
+    if (!map.has(name)) map.set(name, line.slice(colon + 1).trim());
+  }
+  return map;
+}
+
+/** {@link receivedHeaders} of a JetStream delivery: the message nats.js received, inside it. */
+export function jsHeaders(m: JsMsg): ReadonlyMap<string, string> {
+  return receivedHeaders((m as unknown as { msg?: Msg }).msg ?? m);
+}
+
+/**
+ * A header's first value from {@link receivedHeaders}, looked up as {@link headerOf} does: the
+ * name as given, else another spelling of it.
+ */
+export function headerIn(h: ReadonlyMap<string, string>, name: string): string | undefined {
+  const v = h.get(name);
+  if (v) return v;
+  if (h.size === 0) return undefined;
+  const lower = name.toLowerCase();
+  for (const [k, value] of h) {
+    if (k.length === name.length && k.toLowerCase() === lower) return value;
+  }
+  return undefined;
 }
 
 /** A delivery's stream sequence, delivery count and storage time (ms), from its reply subject. */
@@ -218,8 +279,9 @@ export class JsDurable implements DurableMsg {
   get storedAt(): number {
     return this.#ack.ms;
   }
+  #headers: ReadonlyMap<string, string> | undefined;
   header(name: string): string | undefined {
-    return headerOf(this.m.headers, name);
+    return headerIn(this.#headers ??= jsHeaders(this.m), name);
   }
   ack(): void {
     // As nats.js's own ack: one final ack, marked on the message before it is sent.

@@ -18,7 +18,7 @@ import {
 } from "@nats-io/jetstream";
 import { SchedulerError } from "../errors.ts";
 import type { StoredMsg, StreamSpec, StreamState } from "./types.ts";
-import { headerOf, MS } from "./nats_msg.ts";
+import { headerIn, headerOf, jsHeaders, MS } from "./nats_msg.ts";
 
 /** The stream calls of one connection (the transport writes out its queued frames first). */
 export class NatsStreams {
@@ -164,7 +164,14 @@ export class NatsStreams {
         seq: m.seq,
         data: m.data,
         time: m.time.getTime(),
-        header: (n) => headerOf(m.header, n),
+        // nats.js reads these headers itself, and throws on a name it would not send.
+        header: (n) => {
+          try {
+            return headerOf(m.header, n);
+          } catch {
+            return undefined;
+          }
+        },
       };
     } catch (err) {
       if (/no message found|not found/i.test(String((err as Error).message))) return null;
@@ -198,12 +205,13 @@ export class NatsStreams {
       let got = 0;
       for await (const m of batch) {
         got++;
+        let h: ReadonlyMap<string, string> | undefined;
         out.push({
           subject: m.subject,
           seq: m.seq,
           data: m.data,
           time: m.info.timestampNanos / MS,
-          header: (n) => headerOf(m.headers, n),
+          header: (n) => headerIn(h ??= jsHeaders(m), n),
         });
         if (m.info.pending === 0) return out;
       }

@@ -213,3 +213,58 @@ Deno.test("bad input - thousands of random bodies and headers: the scheduler nev
   assert.ok((states.get("rejected") ?? 0) > 100, `rejected: ${states.get("rejected")}`);
   assert.ok((states.get("succeeded") ?? 0) > 10, `succeeded: ${states.get("succeeded")}`);
 });
+
+/** Publish over a raw connection, as a client that checks nothing could: `header` as written. */
+async function rawPublish(port: number, subject: string, header: string, body: string) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const h = enc.encode(header);
+    const b = enc.encode(body);
+    const frame = new Uint8Array([
+      ...enc.encode(
+        `CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\n` +
+          `HPUB ${subject} ${h.length} ${h.length + b.length}\r\n`,
+      ),
+      ...h,
+      ...b,
+      ...enc.encode("\r\nPING\r\n"),
+    ]);
+    await conn.write(frame);
+    // INFO first, then PONG once the server has read the message (or -ERR if it refused it).
+    const dec = new TextDecoder();
+    let seen = "";
+    const buf = new Uint8Array(4096);
+    while (!/PONG|-ERR/.test(seen)) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      seen += dec.decode(buf.subarray(0, n));
+    }
+    assert.match(seen, /PONG/, `the server answered: ${seen}`);
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("bad input - header names a client library would refuse (a space, a byte past ASCII) do not stop a submission or the scheduler", async () => {
+  await using r = await rig();
+  const auth = `Authorization: Bearer ${r.client.token}\r\n`;
+  await rawPublish(
+    r.server.port,
+    "tasks.submit.echo",
+    `NATS/1.0\r\nBad Name: x\r\nNats-Msg-Id: raw-space\r\n${auth}\r\n`,
+    '{"payload":{"n":1}}',
+  );
+  await rawPublish(
+    r.server.port,
+    "tasks.submit.echo",
+    `NATS/1.0\r\nGrüße: x\r\n${auth}\r\n`,
+    '{"id":"raw-utf8","payload":{"n":2}}',
+  );
+  const [a, b] = await Promise.all([r.client.result("raw-space"), r.client.result("raw-utf8")]);
+  assert.equal(a.state, "succeeded", JSON.stringify(a));
+  assert.deepEqual(a.result, { n: 1 });
+  assert.equal(b.state, "succeeded", JSON.stringify(b));
+  // Nothing else was disturbed.
+  r.client.submit("echo", { id: "after-raw", payload: 3 });
+  assert.equal((await r.client.result("after-raw")).state, "succeeded");
+});

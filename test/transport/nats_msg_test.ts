@@ -3,6 +3,8 @@ import fc from "fast-check";
 import { connectNats } from "../../src/transport/nats.ts";
 import {
   ackInfo,
+  headerOf,
+  inMsg,
   type JsDurable,
   MS,
   plainPubAck,
@@ -147,6 +149,64 @@ Deno.test("nats_msg - a delivery's sequence, count and time agree with nats.js's
       [4, 1],
       [5, 1],
     ]);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("nats_msg - headers read from a delivery's bytes agree with nats.js's own reading, core and JetStream", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "H", subjects: ["h.>"], retention: "workqueue" }]);
+    // Names and values nats.js sends: tokens of printable ASCII, values without line breaks.
+    const name = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,20}$/);
+    const value = fc.stringMatching(/^[ -~]{0,40}$/);
+    const samples = fc.sample(
+      fc.dictionary(name, value, { minKeys: 0, maxKeys: 5 }),
+      { numRuns: 60, seed: 7 },
+    );
+    const core: { asked: string; ours: string | undefined; theirs: string | undefined }[] = [];
+    let heard = 0;
+    const got = Promise.withResolvers<void>();
+    t.nc.subscribe("c.>", {
+      callback: (_err, m) => {
+        const i = Number(m.subject.slice(2));
+        const ours = inMsg(m);
+        for (const k of [...Object.keys(samples[i]), "Missing"]) {
+          for (const asked of [k, k.toLowerCase(), k.toUpperCase()]) {
+            core.push({ asked, ours: ours.header(asked), theirs: headerOf(m.headers, asked) });
+          }
+        }
+        if (++heard === samples.length) got.resolve();
+      },
+    });
+    samples.forEach((h, i) => {
+      const headers = Object.keys(h).length ? h : undefined;
+      t.publish(`c.${i}`, "x", { headers });
+      t.publish(`h.${i}`, "x", { headers });
+    });
+    await t.flush();
+    await got.promise;
+    for (const c of core) assert.equal(c.ours, c.theirs, c.asked);
+    assert.ok(core.some((c) => c.ours !== undefined && c.ours !== ""), "some headers were read");
+
+    const spec = { stream: "H", durable: "c", maxAckPending: 100, ackWaitMs: 60_000, batch: 20 };
+    let n = 0;
+    const all = Promise.withResolvers<void>();
+    const h = await t.consume(spec, (m) => {
+      const d = m as JsDurable;
+      const i = Number(d.subject.slice(2));
+      for (const k of [...Object.keys(samples[i]), "Missing"]) {
+        for (const asked of [k, k.toLowerCase(), k.toUpperCase()]) {
+          assert.equal(d.header(asked), headerOf(d.m.headers, asked), `${i}: ${asked}`);
+        }
+      }
+      d.ack();
+      if (++n === samples.length) all.resolve();
+    });
+    await all.promise;
+    await h.stop();
   } finally {
     await t.close();
   }
