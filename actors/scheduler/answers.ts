@@ -1,8 +1,9 @@
 /**
  * What the scheduler answers on `tasks.status`, `tasks.list`, `tasks.retry`,
- * `tasks.purge` and `tasks.cancel`: each request's token and role are checked
- * (`requests.ts`, which also audits), then it is answered from the task table,
- * the results stream or the dead letters (`operator.ts`). A cancel is checked
+ * `tasks.purge` and `tasks.cancel`: each request's token and body are read
+ * (`requests.ts`, which also audits the answers), its role is checked, and it
+ * is answered from the task table, the results stream or the dead letters
+ * (`operator.ts`). A cancel is checked
  * off the actor's turn and decided on it (`request.cancel.checked`), where the
  * task table is.
  *

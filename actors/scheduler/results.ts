@@ -5,7 +5,8 @@
  * result sent again to a submitter who asks for a finished id, and the marks a
  * `tasks.retry` resubmission carries to replace the result it names. The
  * intake (`submissions.ts`) uses these when it checks a submission; the
- * scheduler actor when a task ends.
+ * scheduler actor when a task ends. `retryLater` is the backoff of a store (or
+ * another write) that failed.
  *
  * @module
  */

@@ -1,8 +1,9 @@
 /**
  * The scheduler actor: contends for leadership, and while it leads takes
  * submissions from the TASKS stream, checks and authorises them, runs the
- * {@link SchedulerCore}, talks to worker nodes, publishes results exactly once
- * (compare-and-set on the result subject) and answers the `tasks.*` requests.
+ * {@link SchedulerCore}, talks to worker nodes, stores results exactly once
+ * (the results stream keeps one message a subject) and answers the `tasks.*`
+ * requests.
  * Its parts: `types.ts` (messages, state), `submissions.ts` (intake),
  * `results.ts` (results stored once), `leadership.ts` (terms and fencing),
  * `node_links.ts` (what worker nodes say, lost nodes), `answers.ts` with

@@ -79,32 +79,33 @@ export function inMsg(m: Msg): InMsg {
   };
 }
 
-/** Received headers: each name as written, with its first value. */
 const NO_HEADERS: ReadonlyMap<string, string> = new Map();
 const utf8 = new TextDecoder();
 
 /**
- * The headers of a received message, read from its bytes. nats.js's own
- * reading (`msg.headers`) builds a map of arrays through its checks of each
- * name and value, which costs more than the rest of reading a submission, and
- * throws on a name it would not send (a space, a byte past ASCII): a
- * submission from a client that checks nothing would throw wherever a header
- * is read. Here such a line is kept as written and simply never asked for.
- * Lines are `Name: value` (value trimmed, as nats.js does) after the status
- * line; a line without a colon is skipped. If nats.js's message object is not
- * what this was written against (its raw bytes and header length), its own
- * reading is used.
+ * The headers of a received message, read from its bytes: each name as
+ * written, with its first value. nats.js's own reading (`msg.headers`) builds
+ * a map of arrays through its checks of each name and value, which costs more
+ * than the rest of reading a submission, and throws on a name it would not
+ * send (a space, a byte past ASCII): a submission from a client that checks
+ * nothing made the scheduler throw wherever it read a header. Here such a
+ * line is kept as written and simply never asked for. Lines are
+ * `Name: value` (the value trimmed, as nats.js does) after the status line; a
+ * line without a name before its colon is skipped. If nats.js's message object
+ * is not what this was written against (its raw bytes, starting with a header
+ * block of the length it gives), its own reading is used.
  */
 export function receivedHeaders(m: Pick<Msg, "headers">): ReadonlyMap<string, string> {
   const raw = m as unknown as { _rdata?: unknown; _msg?: { hdr?: unknown } };
   const hdr = raw._msg?.hdr;
-  if (typeof hdr !== "number" || !(raw._rdata instanceof Uint8Array)) {
+  const bytes = raw._rdata;
+  if (typeof hdr === "number" && hdr <= 0 && bytes !== undefined) return NO_HEADERS;
+  if (typeof hdr !== "number" || !(bytes instanceof Uint8Array) || !isHeaderBlock(bytes, hdr)) {
     const map = new Map<string, string>();
     for (const [k, v] of m.headers ?? []) if (!map.has(k)) map.set(k, v[0]);
     return map;
   }
-  if (hdr <= 0) return NO_HEADERS;
-  const text = utf8.decode(raw._rdata.subarray(0, hdr));
+  const text = utf8.decode(bytes.subarray(0, hdr));
   const map = new Map<string, string>();
   let at = text.indexOf("\r\n");
   while (at >= 0 && at + 2 < text.length) {
@@ -117,6 +118,12 @@ export function receivedHeaders(m: Pick<Msg, "headers">): ReadonlyMap<string, st
     if (!map.has(name)) map.set(name, line.slice(colon + 1).trim());
   }
   return map;
+}
+
+/** Do `bytes` start with a header block (`NATS/…`) at least `hdr` long? */
+function isHeaderBlock(bytes: Uint8Array, hdr: number): boolean {
+  return hdr >= 5 && hdr <= bytes.length && bytes[0] === 0x4e && bytes[1] === 0x41 &&
+    bytes[2] === 0x54 && bytes[3] === 0x53 && bytes[4] === 0x2f;
 }
 
 /** {@link receivedHeaders} of a JetStream delivery: the message nats.js received, inside it. */

@@ -164,7 +164,8 @@ export class NatsStreams {
         seq: m.seq,
         data: m.data,
         time: m.time.getTime(),
-        // nats.js reads these headers itself, and throws on a name it would not send.
+        // nats.js reads these headers itself, and throws on a name it would not send: such a
+        // stored message has no headers here (a result without its signature is not believed).
         header: (n) => {
           try {
             return headerOf(m.header, n);

@@ -3,13 +3,16 @@ import fc from "fast-check";
 import { connectNats } from "../../src/transport/nats.ts";
 import {
   ackInfo,
+  headerIn,
   headerOf,
   inMsg,
   type JsDurable,
   MS,
   plainPubAck,
+  receivedHeaders,
   toHeaders,
 } from "../../src/transport/nats_msg.ts";
+import { type Msg, type MsgHdrs, MsgHdrsImpl } from "@nats-io/transport-node";
 import { TestServer } from "../_nats_server.ts";
 
 Deno.test("nats_msg - ackInfo reads both forms of a JetStream reply subject and refuses others", () => {
@@ -166,18 +169,38 @@ Deno.test("nats_msg - headers read from a delivery's bytes agree with nats.js's 
       fc.dictionary(name, value, { minKeys: 0, maxKeys: 5 }),
       { numRuns: 60, seed: 7 },
     );
-    const core: { asked: string; ours: string | undefined; theirs: string | undefined }[] = [];
+    // Compared after the messages are in: a callback that threw would only stop its subscription.
+    type Seen = { asked: string; ours: string | undefined; theirs: string | undefined };
+    const core: Seen[] = [];
+    const js: Seen[] = [];
+    const compare = (
+      into: Seen[],
+      i: number,
+      ours: (n: string) => unknown,
+      theirs: MsgHdrs | undefined,
+    ) => {
+      for (const k of [...Object.keys(samples[i]), "Missing"]) {
+        for (const asked of [k, k.toLowerCase(), k.toUpperCase()]) {
+          let o: unknown;
+          try {
+            o = ours(asked);
+          } catch (err) {
+            o = `threw ${err}`;
+          }
+          into.push({
+            asked: `${i}: ${asked}`,
+            ours: o as string,
+            theirs: headerOf(theirs, asked),
+          });
+        }
+      }
+    };
     let heard = 0;
     const got = Promise.withResolvers<void>();
     t.nc.subscribe("c.>", {
       callback: (_err, m) => {
-        const i = Number(m.subject.slice(2));
         const ours = inMsg(m);
-        for (const k of [...Object.keys(samples[i]), "Missing"]) {
-          for (const asked of [k, k.toLowerCase(), k.toUpperCase()]) {
-            core.push({ asked, ours: ours.header(asked), theirs: headerOf(m.headers, asked) });
-          }
-        }
+        compare(core, Number(m.subject.slice(2)), (n) => ours.header(n), m.headers);
         if (++heard === samples.length) got.resolve();
       },
     });
@@ -188,26 +211,83 @@ Deno.test("nats_msg - headers read from a delivery's bytes agree with nats.js's 
     });
     await t.flush();
     await got.promise;
-    for (const c of core) assert.equal(c.ours, c.theirs, c.asked);
-    assert.ok(core.some((c) => c.ours !== undefined && c.ours !== ""), "some headers were read");
 
     const spec = { stream: "H", durable: "c", maxAckPending: 100, ackWaitMs: 60_000, batch: 20 };
     let n = 0;
     const all = Promise.withResolvers<void>();
     const h = await t.consume(spec, (m) => {
       const d = m as JsDurable;
-      const i = Number(d.subject.slice(2));
-      for (const k of [...Object.keys(samples[i]), "Missing"]) {
-        for (const asked of [k, k.toLowerCase(), k.toUpperCase()]) {
-          assert.equal(d.header(asked), headerOf(d.m.headers, asked), `${i}: ${asked}`);
-        }
-      }
+      compare(js, Number(d.subject.slice(2)), (n) => d.header(n), d.m.headers);
       d.ack();
       if (++n === samples.length) all.resolve();
     });
     await all.promise;
     await h.stop();
+    for (const c of [...core, ...js]) assert.equal(c.ours, c.theirs, c.asked);
+    assert.equal(js.length, core.length);
+    assert.ok(core.some((c) => c.ours !== undefined && c.ours !== ""), "some headers were read");
   } finally {
     await t.close();
   }
+});
+
+/** A received message as nats.js holds it: its bytes and the length of the header block. */
+const received = (header: string, body = "x") => {
+  const h = new TextEncoder().encode(header);
+  const b = new TextEncoder().encode(body);
+  return {
+    _rdata: new Uint8Array([...h, ...b]),
+    _msg: { hdr: h.length },
+    get headers(): MsgHdrs {
+      return MsgHdrsImpl.decode(h);
+    },
+  } as unknown as Msg;
+};
+
+Deno.test("nats_msg - header blocks nats.js reads are read the same from their bytes; ones it throws on are read too", () => {
+  const blocks = [
+    "NATS/1.0\r\nA: 1\r\nA: 2\r\nb: 3\r\n\r\n",
+    "NATS/1.0\r\nEmpty:\r\nempty: later\r\nX-Y:  spaced  \r\n\r\n",
+    "NATS/1.0 503 No Responders\r\n\r\n",
+    "NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 7\r\n\r\n",
+    "NATS/1.0\r\nNoColon\r\nK: v: w\r\nK2:v\r\n\r\n",
+    "NATS/1.0\r\nLast: no final line break",
+  ];
+  const names = [
+    "A",
+    "a",
+    "b",
+    "B",
+    "Empty",
+    "EMPTY",
+    "X-Y",
+    "x-y",
+    "Nats-Pending-Messages",
+    "K",
+    "K2",
+  ];
+  for (const block of blocks) {
+    const m = received(block);
+    const ours = receivedHeaders(m);
+    for (const n of [...names, "Last", "Missing"]) {
+      assert.equal(headerIn(ours, n), headerOf(m.headers, n), `${JSON.stringify(block)}: ${n}`);
+    }
+  }
+  // Names nats.js throws on: read from the bytes, the valid ones next to them still answer.
+  for (const bad of ["Bad Name", "Grüße", "Tab\tName"]) {
+    const m = received(`NATS/1.0\r\n${bad}: x\r\nAuthorization: Bearer t\r\n\r\n`);
+    assert.throws(() => m.headers, `nats.js reads ${bad}`);
+    const ours = receivedHeaders(m);
+    assert.equal(headerIn(ours, "Authorization"), "Bearer t");
+    assert.equal(headerIn(ours, bad), "x");
+  }
+  // No headers, and a message object that is not what this was written against: nats.js reads it.
+  assert.equal(receivedHeaders({ _rdata: new Uint8Array(1), _msg: { hdr: -1 } } as never).size, 0);
+  const other = {
+    headers: MsgHdrsImpl.decode(new TextEncoder().encode("NATS/1.0\r\nZ: 9\r\n\r\n")),
+  };
+  assert.equal(headerIn(receivedHeaders(other as never), "Z"), "9");
+  const moved = { ...received("NATS/1.0\r\nZ: 1\r\n\r\n"), _msg: { hdr: 2 } } as never;
+  // A header length that cannot be one ("NA" is no header block): nats.js's own reading answers.
+  assert.equal(headerIn(receivedHeaders(moved), "Z"), "1");
 });
