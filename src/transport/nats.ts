@@ -43,7 +43,7 @@ import type {
   Transport,
 } from "./types.ts";
 import { ChurnMap } from "../runtime/churn_map.ts";
-import { inMsg, JsDurable, MS, plainPubAck, pubAckError, toHeaders } from "./nats_msg.ts";
+import { inMsg, JsDurable, MS, plainPubAck, pubAckError, pubAckId, toHeaders } from "./nats_msg.ts";
 import { FrameWriter } from "./nats_out.ts";
 import { kvBucket } from "./nats_kv.ts";
 import { NatsStreams } from "./nats_streams.ts";
@@ -218,7 +218,7 @@ export class NatsTransport implements Transport {
   }
 
   #onPubAck(m: Msg): void {
-    const id = Number(m.subject.slice(this.#ackInbox.length + 1));
+    const id = pubAckId(m, this.#ackInbox.length + 1);
     const p = this.#pending.get(id);
     if (!p) return;
     this.#pending.delete(id);

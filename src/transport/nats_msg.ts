@@ -246,6 +246,24 @@ function find(d: Uint8Array, key: Uint8Array, from: number): number {
   return -1;
 }
 
+/**
+ * The number a PubAck's subject ends with (`<inbox>.<n>`, the digits from `from`): read from the
+ * subject's bytes as nats.js received them, not from the text its `subject` decodes for each
+ * message; -1 when they are not all digits.
+ */
+export function pubAckId(m: Msg, from: number): number {
+  const raw = (m as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
+  if (!(raw instanceof Uint8Array)) return digits(m.subject, from, m.subject.length);
+  if (raw.length <= from) return -1;
+  let v = 0;
+  for (let i = from; i < raw.length; i++) {
+    const c = raw[i] - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
 /** The body of a positive ack. */
 const ACK = "+ACK";
 

@@ -9,6 +9,7 @@ import {
   type JsDurable,
   MS,
   plainPubAck,
+  pubAckId,
   receivedHeaders,
   toHeaders,
 } from "../../src/transport/nats_msg.ts";
@@ -290,4 +291,18 @@ Deno.test("nats_msg - header blocks nats.js reads are read the same from their b
   const moved = { ...received("NATS/1.0\r\nZ: 1\r\n\r\n"), _msg: { hdr: 2 } } as never;
   // A header length that cannot be one ("NA" is no header block): nats.js's own reading answers.
   assert.equal(headerIn(receivedHeaders(moved), "Z"), "1");
+});
+
+Deno.test("nats_msg - pubAckId reads the number a PubAck's subject ends with, from its bytes or its text", () => {
+  const inbox = "_INBOX.ABCDEFGHIJKLMNOPQRSTUV";
+  const bytes = (subject: string) =>
+    ({ _msg: { subject: new TextEncoder().encode(subject) }, subject }) as unknown as Msg;
+  const text = (subject: string) => ({ subject }) as unknown as Msg;
+  for (const m of [bytes, text]) {
+    assert.equal(pubAckId(m(`${inbox}.0`), inbox.length + 1), 0);
+    assert.equal(pubAckId(m(`${inbox}.9007199254740`), inbox.length + 1), 9007199254740);
+    assert.equal(pubAckId(m(`${inbox}.12x`), inbox.length + 1), -1);
+    assert.equal(pubAckId(m(`${inbox}.`), inbox.length + 1), -1);
+    assert.equal(pubAckId(m(`${inbox}`), inbox.length + 1), -1);
+  }
 });
