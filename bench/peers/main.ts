@@ -16,7 +16,9 @@
  *   nats-server, doing only the JetStream work of a task (its stored
  *   submission, delivery and ack, one stored and republished result), with the
  *   same throughput runs: how far this system is from what its storage pattern
- *   allows here, with the CPU each process spent a task.
+ *   allows here, with the CPU each process spent a task. It runs twice: bare,
+ *   and with what this system keeps on by default (its results signed, a task
+ *   delta a task), unless `--floor-with` says which parts to add.
  *
  * Each side is warmed up (`--warmup` tasks), then: throughput (`--tasks` as
  * fast as they can be sent, until the last completes), and open loop at each
@@ -41,7 +43,9 @@ import { Queue } from "bullmq";
 import { Client, startNodeProcess } from "../../test/_cluster.ts";
 import { TestServer } from "../../test/_nats_server.ts";
 import { freePort, natsProcs } from "../../src/transport/nats_server.ts";
-import { cpuMicros, echoBurst, NotSucceeded } from "../_echo.ts";
+import { NotSucceeded } from "../_echo.ts";
+import { fastAsItGoes, lines, now, script } from "./children.ts";
+import { type Floor, floor } from "./floor.ts";
 
 interface Options {
   tasks: number;
@@ -73,100 +77,6 @@ interface Figures {
   open: Map<number, Latency>;
   /** This system's results that were not `succeeded`, by phase (its tag). */
   failures?: NotSucceeded;
-}
-
-const now = () => performance.timeOrigin + performance.now();
-
-/** Lines of a child's stdout, as they come. */
-function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
-  return (async function* () {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of stream) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        yield buf.slice(0, i);
-        buf = buf.slice(i + 1);
-      }
-    }
-  })();
-}
-
-/** A script of this folder in a Deno process of its own; it talks in lines on its stdout. */
-function script(name: string, args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`./${name}`, import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-}
-
-/** `n` echo tasks as fast as they go, `perMessage` to a message; tasks/s to the last result. */
-async function fastAsItGoes(
-  client: Client,
-  tag: string,
-  n: number,
-  perMessage: 1 | 1_000,
-  failures: NotSucceeded,
-): Promise<number> {
-  const start = now();
-  await echoBurst(client, tag, n, perMessage, failures);
-  return n / ((now() - start) / 1000);
-}
-
-/** A floor run: tasks/s, and CPU µs a task of its worker, nats-server and the load generator. */
-interface Floor {
-  rate: number;
-  cpu: number[];
-}
-
-/**
- * The floor: the same throughput runs through `floor_worker.ts` (only the
- * JetStream work of a task: its stored submission, delivery and ack, one stored
- * and republished result) against a nats-server of its own.
- */
-async function floor(o: Options): Promise<{ one: Floor; batched: Floor; failures: number }> {
-  const failures = new NotSucceeded();
-  await using server = await TestServer.start();
-  const child = script("floor_worker.ts", [
-    "--server",
-    server.url,
-    ...(o.floorWith ?? []).map((part) => `--${part}`),
-  ]);
-  // A worker that dies fails the run instead of leaving it waiting for results.
-  const died = child.status.then((s) => {
-    throw new Error(`floor_worker.ts exited (code ${s.code}) during the run`);
-  });
-  died.catch(() => {});
-  const orDied = <T>(p: Promise<T>) => Promise.race([p, died]);
-  try {
-    const out = lines(child.stdout);
-    for (;;) {
-      const line = await orDied(out.next());
-      if (line.done) throw new Error("floor_worker.ts ended before it was ready");
-      if (line.value === "ready") break;
-    }
-    await using client = await Client.connect(server.url);
-    /** A run, with the CPU µs a task of the worker, nats-server and this process. */
-    const timed = async (run: () => Promise<number>) => {
-      const pids = [child.pid, server.pid, Deno.pid];
-      const before = await Promise.all(pids.map(cpuMicros));
-      const rate = await orDied(run());
-      const after = await Promise.all(pids.map(cpuMicros));
-      return { rate, cpu: after.map((x, i) => (x - before[i]) / o.tasks) };
-    };
-    await orDied(fastAsItGoes(client, "fwarm-", o.warmup, 1, failures));
-    const one = await timed(() => fastAsItGoes(client, "ftp-", o.tasks, 1, failures));
-    await orDied(fastAsItGoes(client, "fwarmb-", o.warmup, 1_000, failures));
-    const b = await timed(() => fastAsItGoes(client, "fbt-", o.tasks, 1_000, failures));
-    return { one, batched: b, failures: failures.count("ftp-") + failures.count("fbt-") };
-  } finally {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await child.status;
-  }
 }
 
 async function ours(o: Options): Promise<Figures> {
@@ -351,6 +261,9 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
   const a = await ours(o);
   const b = await bullmq(o);
   const fl = await floor(o);
+  // The floor with what this system keeps on by default (signed results, a task delta a task):
+  // what a scheduler of this design could reach here, with no scheduling cost at all.
+  const kept = o.floorWith?.length ? null : await floor({ ...o, floorWith: ["sign", "deltas"] });
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "-");
   console.log("\nthroughput (tasks/s)");
   const invalid = (tag: string) => {
@@ -368,24 +281,36 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
     }  ratio ${(a.batched! / b.throughput).toFixed(2)}x${invalid("bt-")}`,
   );
   const us = (x: Floor) => x.cpu.map((n) => n.toFixed(1)).join(" / ");
-  console.log(
-    `  floor (only the JetStream work of a task, no scheduling; floor_worker.ts): one a message ${
-      Math.round(fl.one.rate)
-    } (${(fl.one.rate / b.throughput).toFixed(2)}x BullMQ), 1,000 a message ${
-      Math.round(fl.batched.rate)
-    } (${(fl.batched.rate / b.throughput).toFixed(2)}x)${
-      fl.failures ? `  (NOT VALID: ${fl.failures} did not succeed)` : ""
-    }`,
+  const floorLines = (what: string, x: { one: Floor; batched: Floor; failures: number }) => {
+    console.log(
+      `  ${what}: one a message ${Math.round(x.one.rate)} (${
+        (x.one.rate / b.throughput).toFixed(2)
+      }x BullMQ), 1,000 a message ${Math.round(x.batched.rate)} (${
+        (x.batched.rate / b.throughput).toFixed(2)
+      }x)${x.failures ? `  (NOT VALID: ${x.failures} did not succeed)` : ""}`,
+    );
+    console.log(
+      `    CPU µs a task, its worker / nats-server / the load generator: one a message ${
+        us(x.one)
+      }, 1,000 a message ${us(x.batched)}`,
+    );
+    console.log(
+      `    this system / this floor: one a message ${(a.throughput / x.one.rate).toFixed(2)}, ` +
+        `1,000 a message ${(a.batched! / x.batched.rate).toFixed(2)}`,
+    );
+  };
+  floorLines(
+    `floor (only the JetStream work of a task, no scheduling${
+      o.floorWith?.length ? `, with ${o.floorWith.join(", ")}` : ""
+    }; floor_worker.ts)`,
+    fl,
   );
-  console.log(
-    `    CPU µs a task, its worker / nats-server / the load generator: one a message ${
-      us(fl.one)
-    }, 1,000 a message ${us(fl.batched)}`,
-  );
-  console.log(
-    `  this system / floor: one a message ${(a.throughput / fl.one.rate).toFixed(2)}, ` +
-      `1,000 a message ${(a.batched! / fl.batched.rate).toFixed(2)}`,
-  );
+  if (kept) {
+    floorLines(
+      "floor with signed results and a task delta a task (--floor-with sign,deltas)",
+      kept,
+    );
+  }
   console.log(
     "\nopen loop, ms from intended send (this system: to the handler's start and to the result at the client;",
   );
