@@ -253,7 +253,10 @@ function find(d: Uint8Array, key: Uint8Array, from: number): number {
  */
 export function pubAckId(m: Msg, from: number): number {
   const raw = (m as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
-  if (!(raw instanceof Uint8Array)) return digits(m.subject, from, m.subject.length);
+  // Not nats.js's subject bytes as this was written against (the inbox, then "."): its text.
+  if (!(raw instanceof Uint8Array) || raw[from - 1] !== 0x2e) {
+    return digits(m.subject, from, m.subject.length);
+  }
   if (raw.length <= from) return -1;
   let v = 0;
   for (let i = from; i < raw.length; i++) {

@@ -305,4 +305,27 @@ Deno.test("nats_msg - pubAckId reads the number a PubAck's subject ends with, fr
     assert.equal(pubAckId(m(`${inbox}.`), inbox.length + 1), -1);
     assert.equal(pubAckId(m(`${inbox}`), inbox.length + 1), -1);
   }
+  // The bytes are what is read when they are there; other bytes there, the text.
+  const both = (b: string, t: string) =>
+    ({ _msg: { subject: new TextEncoder().encode(b) }, subject: t }) as unknown as Msg;
+  assert.equal(pubAckId(both(`${inbox}.7`, `${inbox}.8`), inbox.length + 1), 7);
+  assert.equal(pubAckId(both(`${inbox}X7`, `${inbox}.8`), inbox.length + 1), 8);
+});
+
+Deno.test("nats_msg - a message nats.js delivers carries its subject's bytes where pubAckId reads them", async () => {
+  await using server = await TestServer.start({ jetstream: false });
+  const t = await connectNats({ servers: server.url });
+  try {
+    const inbox = "_INBOX.PUBACKTEST";
+    const got = Promise.withResolvers<Msg>();
+    t.nc.subscribe(`${inbox}.*`, { callback: (_err, m) => got.resolve(m) });
+    t.nc.publish(`${inbox}.4711`, "x");
+    const m = await got.promise;
+    const raw = (m as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
+    assert.ok(raw instanceof Uint8Array, "nats.js keeps the subject's bytes in _msg.subject");
+    assert.equal(new TextDecoder().decode(raw), m.subject);
+    assert.equal(pubAckId(m, inbox.length + 1), 4711);
+  } finally {
+    await t.close();
+  }
 });
