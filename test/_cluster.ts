@@ -27,6 +27,20 @@ export const SECRET = "bench-and-test-secret-of-at-least-32-bytes";
 
 const MAIN = new URL("../actors/main.ts", import.meta.url).pathname;
 
+/** The lines of a child's output, as they come (the last, unended one is not given). */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stream) {
+    buf += dec.decode(chunk, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, i);
+      buf = buf.slice(i + 1);
+    }
+  }
+}
+
 /** Start `deno run actors/main.ts` with these args and env. */
 export function startNodeProcess(args: string[], env: Record<string, string>): NodeProcess {
   const child = new Deno.Command(Deno.execPath(), {
@@ -55,21 +69,13 @@ export function startNodeProcess(args: string[], env: Record<string, string>): N
   const log: string[] = [];
   const waiters: { line: string; resolve: () => void }[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of stream) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        log.push(line);
-        if (Deno.env.get("BENCH_NODE_LOG")) console.error(`[node] ${line}`);
-        for (const w of [...waiters]) {
-          if (line.includes(w.line)) {
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve();
-          }
+    for await (const line of lines(stream)) {
+      log.push(line);
+      if (Deno.env.get("BENCH_NODE_LOG")) console.error(`[node] ${line}`);
+      for (const w of [...waiters]) {
+        if (line.includes(w.line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
         }
       }
     }

@@ -9,24 +9,11 @@
 import type { Client } from "../../test/_cluster.ts";
 import { echoBurst, type NotSucceeded } from "../_echo.ts";
 
+/** The lines of a child's output, as they come. */
+export { lines } from "../../test/_cluster.ts";
+
 /** Epoch ms, to the microsecond. */
 export const now = (): number => performance.timeOrigin + performance.now();
-
-/** Lines of a child's stdout, as they come. */
-export function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
-  return (async function* () {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of stream) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        yield buf.slice(0, i);
-        buf = buf.slice(i + 1);
-      }
-    }
-  })();
-}
 
 /** A script of this folder in a Deno process of its own; it talks in lines on its stdout. */
 export function script(name: string, args: string[]): Deno.ChildProcess {
