@@ -20,23 +20,16 @@ import type { FrameWriter } from "./nats_out.ts";
 export const MS = 1_000_000;
 
 /**
- * A header's first value. nats.js's own `get` and `set` copy the list of names
- * into a new array (twice for `set`) on every call, a kilobyte and a half of
- * garbage a task on the hot path: its header map is read directly here.
+ * Headers nats.js has read (`MsgHdrs`) as {@link receivedHeaders} gives them: each name with its
+ * first value. nats.js's own `get` copies the list of names into a new array on every call; its
+ * map is read directly here.
  */
-export function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
-  if (!h) return undefined;
-  const map = h instanceof MsgHdrsImpl ? h.headers : new Map(h);
-  const v = map.get(name)?.[0];
-  if (v) return v;
-  if (map.size === 0) return undefined;
-  // Another spelling of the name? Only names of the same length are lowered and compared:
-  // most look-ups are of a header the message does not have, once per message.
-  const lower = name.toLowerCase();
-  for (const [k, values] of map) {
-    if (k.length === name.length && k.toLowerCase() === lower) return values[0];
+export function firstValues(h: MsgHdrs | undefined): ReadonlyMap<string, string> {
+  const map = new Map<string, string>();
+  for (const [k, v] of h instanceof MsgHdrsImpl ? h.headers : h ?? []) {
+    if (!map.has(k)) map.set(k, v[0]);
   }
-  return undefined;
+  return map;
 }
 
 /** Header names already checked for characters a header name may not have. */
@@ -101,9 +94,7 @@ export function receivedHeaders(m: Pick<Msg, "headers">): ReadonlyMap<string, st
   const bytes = raw._rdata;
   if (typeof hdr === "number" && hdr <= 0 && bytes !== undefined) return NO_HEADERS;
   if (typeof hdr !== "number" || !(bytes instanceof Uint8Array) || !isHeaderBlock(bytes, hdr)) {
-    const map = new Map<string, string>();
-    for (const [k, v] of m.headers ?? []) if (!map.has(k)) map.set(k, v[0]);
-    return map;
+    return firstValues(m.headers);
   }
   const text = utf8.decode(bytes.subarray(0, hdr));
   const map = new Map<string, string>();
@@ -132,8 +123,9 @@ export function jsHeaders(m: JsMsg): ReadonlyMap<string, string> {
 }
 
 /**
- * A header's first value from {@link receivedHeaders}, looked up as {@link headerOf} does: the
- * name as given, else another spelling of it.
+ * A header's first value from {@link receivedHeaders} or {@link firstValues}: the name as given,
+ * else another spelling of it (only names of the same length are lowered and compared: most
+ * look-ups are of a header the message does not have).
  */
 export function headerIn(h: ReadonlyMap<string, string>, name: string): string | undefined {
   const v = h.get(name);

@@ -18,7 +18,7 @@ import {
 } from "@nats-io/jetstream";
 import { SchedulerError } from "../errors.ts";
 import type { StoredMsg, StreamSpec, StreamState } from "./types.ts";
-import { headerIn, headerOf, jsHeaders, MS } from "./nats_msg.ts";
+import { firstValues, headerIn, jsHeaders, MS } from "./nats_msg.ts";
 
 /** The stream calls of one connection (the transport writes out its queued frames first). */
 export class NatsStreams {
@@ -168,7 +168,7 @@ export class NatsStreams {
         // stored message has no headers here (a result without its signature is not believed).
         header: (n) => {
           try {
-            return headerOf(m.header, n);
+            return headerIn(firstValues(m.header), n);
           } catch {
             return undefined;
           }
