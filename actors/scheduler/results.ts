@@ -2,8 +2,9 @@
  * The scheduler's results: storing a task's result, signed, exactly once on
  * `tasks.outcome.<id>` (the RESULTS stream keeps one message per subject and
  * republishes it on `tasks.result.<id>`), rejections the same way, a stored
- * result sent again to a submitter who asks for a finished id, and the marks a
- * `tasks.retry` resubmission carries to replace the result it names. The
+ * result sent again to a submitter who asks for a finished id, a failed task's
+ * dead letter (`tasks.dead.<id>`), and the marks a `tasks.retry` resubmission
+ * carries to replace the result it names. The
  * intake (`submissions.ts`) uses these when it checks a submission; the
  * scheduler actor when a task ends. `retryLater` is the backoff of a store (or
  * another write) that failed.
@@ -44,6 +45,8 @@ export interface Results {
     result: TaskResult,
     attempt: number,
   ): void;
+  /** Store a failed task on `tasks.dead.<id>`, with what `tasks.retry` needs to submit it again. */
+  deadLetter(ctx: Ctx, entry: TaskEntry, result: TaskResult): void;
   /** Send a stored result to `tasks.result.<id>` again, as the stream first did. */
   republish(stored: StoredMsg): void;
   /** Republish the stored result of a task this leader finished, then settle the submission. */
@@ -177,7 +180,37 @@ export function results(kit: Kit): Results {
     );
   }
 
-  return { publishResult, publishRejection, republish, republishStored, retryMarkOf, retriedFrom };
+  function deadLetter(ctx: Ctx, entry: TaskEntry, result: TaskResult): void {
+    const body = {
+      ...result,
+      payload: entry.payload,
+      requires: entry.needs.filter((n) => !n.startsWith("type:")),
+      priority: entry.priority,
+      timeoutMs: entry.timeoutMs,
+      maxAttempts: entry.maxAttempts,
+    };
+    void transport.publishDurable(
+      subj.deadLetter(entry.id),
+      encoder.encode(JSON.stringify(body)),
+      {
+        msgId: `dead-${entry.id}-${entry.seq}`,
+      },
+    ).then((ack) => {
+      if (!ack.ok) {
+        ctx.log.error("dead letter not stored", { task: entry.id, error: ack.message });
+      }
+    });
+  }
+
+  return {
+    publishResult,
+    publishRejection,
+    deadLetter,
+    republish,
+    republishStored,
+    retryMarkOf,
+    retriedFrom,
+  };
 }
 
 /** The header a `tasks.retry` resubmission carries: `<RESULTS seq>.<signature>`. */

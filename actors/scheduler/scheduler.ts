@@ -31,7 +31,6 @@ import { results, retryLater } from "./results.ts";
 import { submissions } from "./submissions.ts";
 import {
   type Checked,
-  encoder,
   makeKit,
   type SchedulerDeps,
   type SchedulerMsg,
@@ -64,7 +63,7 @@ export type { SchedulerDeps, SchedulerMsg } from "./types.ts";
 export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, State> {
   const kit = makeKit(deps);
   const { transport, subj, config, current, emit, sendToNode, publishScheduler } = kit;
-  const stored = results(kit);
+  const stored = results(kit); // results, rejections and dead letters, each stored once
   const { publishResult, publishRejection } = stored;
   const { check, unpark, admit, rejectNow } = submissions(kit, stored);
   const { becomeLeader, stepDown, pause, resume, fenceIfLost, listStoredIdsOnce } = leadership(
@@ -87,26 +86,7 @@ export function schedulerBehavior(deps: SchedulerDeps): Behavior<SchedulerMsg, S
         publishResult(ctx, epoch, entry, result, 1);
       },
       deadLetter(entry, result) {
-        // With what `tasks.retry` needs to submit it again.
-        const body = {
-          ...result,
-          payload: entry.payload,
-          requires: entry.needs.filter((n) => !n.startsWith("type:")),
-          priority: entry.priority,
-          timeoutMs: entry.timeoutMs,
-          maxAttempts: entry.maxAttempts,
-        };
-        void transport.publishDurable(
-          subj.deadLetter(entry.id),
-          encoder.encode(JSON.stringify(body)),
-          {
-            msgId: `dead-${entry.id}-${entry.seq}`,
-          },
-        ).then((ack) => {
-          if (!ack.ok) {
-            ctx.log.error("dead letter not stored", { task: entry.id, error: ack.message });
-          }
-        });
+        stored.deadLetter(ctx, entry, result);
       },
       taskDelta(_id, delta) {
         kit.taskDeltas.add(delta);
