@@ -17,6 +17,16 @@ export interface Floor {
   cpu: number[];
 }
 
+/** The floor's two throughput runs, and how many of their tasks did not succeed. */
+export interface FloorRuns {
+  one: Floor;
+  batched: Floor;
+  failures: number;
+}
+
+/** A run's CPU µs a task, worker / nats-server / load generator, as printed. */
+export const cpuText = (x: Floor): string => x.cpu.map((n) => n.toFixed(1)).join(" / ");
+
 /**
  * The floor: the same throughput runs through `floor_worker.ts` (only the
  * JetStream work of a task: its stored submission, delivery and ack, one stored
@@ -24,7 +34,7 @@ export interface Floor {
  */
 export async function floor(
   o: { tasks: number; warmup: number; floorWith?: string[] },
-): Promise<{ one: Floor; batched: Floor; failures: number }> {
+): Promise<FloorRuns> {
   const failures = new NotSucceeded();
   await using server = await TestServer.start();
   const child = script("floor_worker.ts", [

@@ -45,7 +45,7 @@ import { TestServer } from "../../test/_nats_server.ts";
 import { freePort, natsProcs } from "../../src/transport/nats_server.ts";
 import { NotSucceeded } from "../_echo.ts";
 import { fastAsItGoes, lines, now, script } from "./children.ts";
-import { type Floor, floor } from "./floor.ts";
+import { cpuText, floor, type FloorRuns } from "./floor.ts";
 
 interface Options {
   tasks: number;
@@ -248,12 +248,11 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
   );
   if (o.floorOnly) {
     const fl = await floor(o);
-    const us = (x: Floor) => x.cpu.map((n) => n.toFixed(1)).join(" / ");
     console.log(
       `floor with ${o.floorWith?.join(", ") || "nothing more"}: one a message ${
         Math.round(fl.one.rate)
-      } tasks/s (CPU µs a task, worker / nats-server / load generator: ${us(fl.one)}), ` +
-        `1,000 a message ${Math.round(fl.batched.rate)} (${us(fl.batched)})` +
+      } tasks/s (CPU µs a task, worker / nats-server / load generator: ${cpuText(fl.one)}), ` +
+        `1,000 a message ${Math.round(fl.batched.rate)} (${cpuText(fl.batched)})` +
         (fl.failures ? `  (NOT VALID: ${fl.failures} did not succeed)` : ""),
     );
     return;
@@ -280,8 +279,7 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
       Math.round(b.throughput)
     }  ratio ${(a.batched! / b.throughput).toFixed(2)}x${invalid("bt-")}`,
   );
-  const us = (x: Floor) => x.cpu.map((n) => n.toFixed(1)).join(" / ");
-  const floorLines = (what: string, x: { one: Floor; batched: Floor; failures: number }) => {
+  const floorLines = (what: string, x: FloorRuns) => {
     console.log(
       `  ${what}: one a message ${Math.round(x.one.rate)} (${
         (x.one.rate / b.throughput).toFixed(2)
@@ -291,8 +289,8 @@ export async function run(given: Partial<Options> = {}): Promise<void> {
     );
     console.log(
       `    CPU µs a task, its worker / nats-server / the load generator: one a message ${
-        us(x.one)
-      }, 1,000 a message ${us(x.batched)}`,
+        cpuText(x.one)
+      }, 1,000 a message ${cpuText(x.batched)}`,
     );
     console.log(
       `    this system / this floor: one a message ${(a.throughput / x.one.rate).toFixed(2)}, ` +
