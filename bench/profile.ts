@@ -16,7 +16,9 @@
  *
  * `--alloc` samples allocations instead (the inspector's sampling heap
  * profiler, garbage included) and prints the bytes allocated per task by
- * function: what the young-generation collections have to deal with.
+ * function: what the young-generation collections have to deal with, and
+ * writes the whole sampling heap profile beside `--out` (`.heapprofile`, which
+ * Chrome DevTools opens too).
  * `--survivors` leaves out what young-generation collections took: what is
  * left is what outlived one (promoted, or still young when sampling stops)
  * and what a full collection took later, by the function that allocated it.
@@ -191,6 +193,10 @@ export async function run(
         profile: { head: HeapNode };
       };
       inspector.close();
+      await Deno.writeTextFile(
+        o.out.replace(/\.cpuprofile$/, "") + ".heapprofile",
+        JSON.stringify(profile),
+      );
       printAllocations(
         profile.head,
         o.tasks,

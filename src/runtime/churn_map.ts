@@ -70,7 +70,11 @@ export class ChurnMap<K, V> implements Iterable<[K, V]> {
       ++this.#deletes >= MIN_DELETES && this.#deletes > this.#map.size &&
       this.#map.size <= MAX_COPY && this.#iterating === 0
     ) {
-      this.#map = new Map(this.#map);
+      // forEach, not `new Map(old)`: the constructor's iterator makes a [key, value] array
+      // and a result object per entry, garbage that a young collection then has to meet.
+      const fresh = new Map<K, V>();
+      this.#map.forEach((v, k) => fresh.set(k, v));
+      this.#map = fresh;
       this.#deletes = 0;
       this.#copies++;
     }
