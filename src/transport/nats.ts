@@ -1,6 +1,6 @@
 /**
  * The NATS JetStream transport: with `nats_msg.ts` (messages and headers),
- * `nats_out.ts` (outgoing frames), `nats_streams.ts` (creating, reading and
+ * `nats_out.ts` (outgoing frames), `nats_in.ts` (incoming deliveries), `nats_streams.ts` (creating, reading and
  * purging streams) and `nats_kv.ts` (KV buckets), the only code of the server
  * side that imports `@nats-io/*`.
  *
@@ -45,6 +45,7 @@ import type {
 import { ChurnMap } from "../runtime/churn_map.ts";
 import { inMsg, JsDurable, MS, plainPubAck, pubAckError, pubAckId, toHeaders } from "./nats_msg.ts";
 import { FrameWriter } from "./nats_out.ts";
+import { useFastDeliveries } from "./nats_in.ts";
 import { kvBucket } from "./nats_kv.ts";
 import { NatsStreams } from "./nats_streams.ts";
 
@@ -86,6 +87,8 @@ export async function connectNats(options: NatsOptions): Promise<NatsTransport> 
     user: options.user,
     pass: options.pass,
   });
+  // Deliveries are read ahead of nats.js's parser (nats_in.ts); without its internals, they are not.
+  useFastDeliveries(nc);
   try {
     // No API check here: a cluster still electing its JetStream leader is reached now and
     // answers later; callers retry what needs JetStream (see ensureStreams).
