@@ -10,23 +10,24 @@
  * the PubAck of its result).
  *
  * Here each socket read goes first through {@link readDeliveries}, which takes
- * the whole frames at its start that are deliveries written as nats-server
- * writes them: `MSG` or `HMSG` in capitals, fields split by one space, numbers
- * in plain digits within nats.js's limits, the line ended by CR LF, and the
- * payload, followed by CR LF, all within this read. It hands each to nats.js's
- * protocol handler exactly as the parser would (the same `MsgArg` fields, the
- * subject, reply and payload as views of the same bytes). At the first frame
- * that is anything else (`PING`, `INFO`, `-ERR`, a frame split between two
- * reads, any spelling it does not expect), the rest of the read goes to
- * nats.js's parser, from that frame's first byte, in the state it would have
- * been in then; a read that starts while nats.js's parser is inside a frame
- * goes to it whole. What this reader does not take is parsed, and refused, as
- * nats.js always did.
+ * the whole frames that are deliveries written as nats-server writes them:
+ * `MSG` or `HMSG` in capitals, fields split by one space, numbers in plain
+ * digits within nats.js's limits, the line ended by CR LF, and the payload,
+ * followed by CR LF, all within this read. It hands each to nats.js's protocol
+ * handler exactly as the parser would (the same `MsgArg` fields, the subject,
+ * reply and payload as views of the same bytes). A frame that is anything
+ * else (`PING`, `INFO`, `-ERR`, a frame split between two reads, any spelling
+ * it does not expect) goes to nats.js's parser, from its first byte to its
+ * last, as does the end of a frame nats.js's parser was reading when the read
+ * began; then the reader goes on. nats.js's parser reads a stream however it is
+ * split, so what this reader does not take is parsed, and refused, as nats.js
+ * always did (an error names the bytes up to the end of the frame given, not
+ * of the read).
  *
  * It is installed on nats.js's `Parser` class ({@link useFastDeliveries}), so
  * the parser nats.js makes again after a reconnect has it too, and only when
- * that class is the one the connection uses and looks as it was written
- * against (the version in `deno.json`); otherwise nothing changes.
+ * that class is the one the connection's parser is made from and has the
+ * fields the reader relies on; otherwise nothing changes.
  *
  * @module
  */
@@ -84,12 +85,12 @@ function digits(buf: Uint8Array, start: number, end: number): number {
 }
 
 /**
- * Hand each whole delivery at the start of `buf` to `to`; returns the index
- * of the first byte not taken (`buf.length` when all were).
+ * Hand each whole delivery from `start` in `buf` on to `to`; returns the
+ * index of the first byte not taken (`buf.length` when all were).
  */
-export function readDeliveries(buf: Uint8Array, to: DeliverySink): number {
+export function readDeliveries(buf: Uint8Array, to: DeliverySink, start = 0): number {
   const n = buf.length;
-  let i = 0;
+  let i = start;
   while (i < n) {
     let p: number;
     let headers: boolean;
@@ -159,6 +160,53 @@ interface ParserInternals {
   state: number;
   dispatcher: DeliverySink;
   parse(buf: Uint8Array): void;
+  /** The delivery being read, while in one. */
+  ma?: { size?: unknown };
+  /** Its payload so far, when it was split between reads. */
+  msgBuf?: { length?: unknown };
+}
+
+/**
+ * The end of what nats.js's parser should be given from `from` to finish the
+ * frame it is in, or the one that starts there: just past the next LF, once
+ * the rest of a payload it is gathering is skipped (a payload may hold LFs);
+ * `buf.length` when the frame does not end in this read.
+ */
+function frameEnd(p: ParserInternals, buf: Uint8Array, from: number): number {
+  let at = from;
+  if (
+    p.state === State.MSG_PAYLOAD && typeof p.ma?.size === "number" &&
+    typeof p.msgBuf?.length === "number"
+  ) {
+    at += Math.max(0, p.ma.size - p.msgBuf.length);
+    if (at >= buf.length) return buf.length;
+  }
+  const lf = buf.indexOf(LF, at);
+  return lf < 0 ? buf.length : lf + 1;
+}
+
+/**
+ * `parse` (nats.js's, given `this` as its parser) with the deliveries read
+ * ahead of it: what {@link useFastDeliveries} installs.
+ */
+export function withDeliveries(
+  parse: (this: never, buf: Uint8Array) => void,
+): (this: unknown, buf: Uint8Array) => void {
+  const original = parse as (this: ParserInternals, buf: Uint8Array) => void;
+  return function (this: unknown, buf: Uint8Array): void {
+    const p = this as ParserInternals;
+    const n = buf.length;
+    let i = 0;
+    while (i < n) {
+      if (p.state === State.OP_START) {
+        i = readDeliveries(buf, p.dispatcher, i);
+        if (i >= n) return;
+      }
+      const end = frameEnd(p, buf, i);
+      original.call(p, i === 0 && end === n ? buf : buf.subarray(i, end));
+      i = end;
+    }
+  };
 }
 
 const INSTALLED = Symbol.for("task-scheduler.fastDeliveries");
@@ -168,24 +216,27 @@ const INSTALLED = Symbol.for("task-scheduler.fastDeliveries");
  * made with the same nats.js (the parser's class is changed once). Returns
  * whether they are: false when `nc`'s parser is not the class imported here,
  * or does not have the fields this reader relies on.
+ *
+ * nats.js's parser is given one frame at a time, the one the reader did not
+ * take or the one nats.js was in the middle of when the read began (under
+ * load most reads begin in the middle of a frame), so the reader takes over
+ * again right after it.
  */
 export function useFastDeliveries(nc: NatsConnection): boolean {
-  const proto = Parser.prototype as unknown as ParserInternals & { [INSTALLED]?: true };
+  const proto = Parser.prototype as unknown as {
+    parse: (this: never, buf: Uint8Array) => void;
+    [INSTALLED]?: true;
+  };
   if (proto[INSTALLED]) return true;
   const parser = (nc as unknown as { protocol?: { parser?: ParserInternals } }).protocol?.parser;
   if (
     !parser || Object.getPrototypeOf(parser) !== proto || typeof parser.state !== "number" ||
     typeof parser.dispatcher?.push !== "function" || typeof proto.parse !== "function" ||
-    State.OP_START !== 0 || Kind.MSG !== 2
+    State.OP_START !== 0 || State.MSG_PAYLOAD === undefined || Kind.MSG !== 2
   ) {
     return false;
   }
-  const original = proto.parse;
-  proto.parse = function (this: ParserInternals, buf: Uint8Array): void {
-    if (this.state !== State.OP_START) return original.call(this, buf);
-    const done = readDeliveries(buf, this.dispatcher);
-    if (done < buf.length) original.call(this, done === 0 ? buf : buf.subarray(done));
-  };
+  proto.parse = withDeliveries(proto.parse);
   proto[INSTALLED] = true;
   return true;
 }

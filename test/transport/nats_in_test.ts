@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Parser } from "@nats-io/nats-core/internal";
 import { connectNats } from "../../src/transport/nats.ts";
-import { readDeliveries, useFastDeliveries } from "../../src/transport/nats_in.ts";
+import { readDeliveries, useFastDeliveries, withDeliveries } from "../../src/transport/nats_in.ts";
 import { TestServer } from "../_nats_server.ts";
 
 // nats.js's own parse, taken before anything in this file connects (connecting installs the
@@ -64,12 +64,34 @@ function feed(
   return { events: rec.events };
 }
 
-/** The parse the reader installs: the reader first, nats.js's parse for what it leaves. */
-function withReader(this: Parser, buf: Uint8Array): void {
-  const p = this as unknown as { state: number; dispatcher: { push(e: unknown): void } };
-  if (p.state !== 0) return natsParse.call(this, buf);
-  const done = readDeliveries(buf, p.dispatcher as never);
-  if (done < buf.length) natsParse.call(this, done === 0 ? buf : buf.subarray(done));
+// Installed here through a stand-in for a connection: from now on the class's parse is the
+// reader's, and the tests below compare it with nats.js's own.
+assert.equal(
+  useFastDeliveries({ protocol: { parser: new Parser(recorder() as never) } } as never),
+  true,
+);
+const installedParse = proto.parse;
+assert.notEqual(installedParse, natsParse);
+
+/**
+ * The reader gives nats.js's parser a frame at a time: when nats.js refuses
+ * one, its error names the bytes to the end of that frame rather than of the
+ * read. Everything else must be the same.
+ */
+function assertSame(
+  ours: { events: Event[]; error?: string },
+  theirs: { events: Event[]; error?: string },
+): void {
+  assert.deepEqual(ours.events, theirs.events);
+  assert.equal(
+    ours.error === undefined,
+    theirs.error === undefined,
+    `${ours.error} / ${theirs.error}`,
+  );
+  if (ours.error !== undefined) {
+    assert.ok(theirs.error!.startsWith(ours.error), `${ours.error} / ${theirs.error}`);
+    assert.ok(ours.error.includes(": "), ours.error);
+  }
 }
 
 function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
@@ -102,7 +124,7 @@ const bytes = fc.uint8Array({ maxLength: 64 });
 const delivery = fc.record({
   headers: fc.option(bytes, { nil: undefined }),
   subject,
-  sid: fc.nat({ max: 1_000_000_000 }),
+  sid: fc.oneof(fc.nat({ max: 1_000 }), fc.constant(999_999_999_999_999)),
   reply: fc.option(subject, { nil: undefined }),
   payload: bytes,
 }).map(({ headers, subject, sid, reply, payload }) => {
@@ -137,6 +159,12 @@ const other = fc.constantFrom(
   "HMSG a 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
   "MSG a.b 1 2\r\nhi  \r\n",
   "MSG a.b 1 2\r\nhi\n",
+  "MSG a 999999999999999 2\r\nhi\r\n",
+  "MSG a 1 000000000000002\r\nhi\r\n",
+  "HMSG a 1 2 2\r\nhi\r\n",
+  "HMSG a 1 0 2\r\nhi\r\n",
+  "MSG a.b 1 2\rX\r\nhi\r\n",
+  "MSG a 1 67108864\r\n",
 ).map((s) => enc.encode(s));
 /** What nats.js refuses: the reader must leave it to nats.js, which throws as before. */
 const refused = fc.constantFrom(
@@ -147,8 +175,36 @@ const refused = fc.constantFrom(
   "HMSG a 1 5 2\r\nNATS/\r\n",
   "HMSG a 1 x 2\r\nhi\r\n",
   "MSG a 1 99999999999999999\r\n",
+  "MSG a 1 0000000000000002\r\nhi\r\n",
+  "MSG a 1 67108865\r\n",
+  "HMSG a 1 3 2\r\nhi\r\n",
+  "MSG a +1 2\r\nhi\r\n",
   "XYZ\r\n",
 ).map((s) => enc.encode(s));
+
+/** A byte-level change to a stream: a byte replaced, inserted or removed. */
+const mutation = fc.record({
+  at: fc.nat(),
+  how: fc.constantFrom("replace", "insert", "remove"),
+  byte: fc.constantFrom(0x20, 0x09, 0x0d, 0x0a, 0x00, 0x0b, 0x30, 0x39, 0x4d, 0x6d, 0x48, 0x2d),
+});
+
+function mutate(stream: Uint8Array, changes: { at: number; how: string; byte: number }[]) {
+  let out = stream;
+  for (const c of changes) {
+    if (out.length === 0) break;
+    const at = c.at % out.length;
+    if (c.how === "replace") {
+      out = out.slice();
+      out[at] = c.byte;
+    } else if (c.how === "insert") {
+      out = concat([out.subarray(0, at), Uint8Array.of(c.byte), out.subarray(at)]);
+    } else {
+      out = concat([out.subarray(0, at), out.subarray(at + 1)]);
+    }
+  }
+  return out;
+}
 
 Deno.test("nats_in - the reader hands on what nats.js's parser does, however the reads split", () => {
   fc.assert(
@@ -158,14 +214,41 @@ Deno.test("nats_in - the reader hands on what nats.js's parser does, however the
       }),
       fc.option(refused, { nil: undefined }),
       fc.array(fc.nat(), { maxLength: 8 }),
-      (frames, bad, cuts) => {
-        const stream = concat(bad ? [...frames, bad, ...frames] : frames);
+      fc.array(mutation, { maxLength: 3 }),
+      (frames, bad, cuts, changes) => {
+        const stream = mutate(concat(bad ? [...frames, bad, ...frames] : frames), changes);
         const chunks = split(stream, cuts);
-        assert.deepEqual(feed(withReader, chunks), feed(natsParse, chunks));
+        assertSame(feed(installedParse, chunks), feed(natsParse, chunks));
       },
     ),
-    { numRuns: 500 },
+    { numRuns: 1_000 },
   );
+});
+
+Deno.test("nats_in - the reader takes over again right after a frame it left to nats.js", () => {
+  // Reads that begin inside a delivery, or hold a PING between deliveries: nats.js's parse is
+  // given only what it must finish, and the reader takes the rest.
+  const one = "MSG a.b 1 5\r\nhe\nlo\r\n"; // a payload may hold a line break
+  const stream = enc.encode(one + one + "PING\r\n" + one + one);
+  const given: string[] = [];
+  const counted = withDeliveries(function (this: never, buf: Uint8Array) {
+    given.push(dec.decode(buf));
+    natsParse.call(this as unknown as Parser, buf);
+  });
+  const chunks = [stream.subarray(0, 7), stream.subarray(7, 30), stream.subarray(30)];
+  const ours = feed(counted as (this: Parser, buf: Uint8Array) => void, chunks);
+  assertSame(ours, feed(natsParse, chunks));
+  assert.equal(ours.events.filter((e) => e.kind === 2).length, 4);
+  // The first delivery, split in three reads; the second, split between two; the PING.
+  assert.deepEqual(given, [
+    "MSG a.b",
+    " 1 5\r\n",
+    "he\nlo\r\n",
+    "MSG a.b 1 ",
+    "5\r\n",
+    "he\nlo\r\n",
+    "PING\r\n",
+  ]);
 });
 
 Deno.test("nats_in - readDeliveries takes whole deliveries and stops at anything else", () => {
@@ -210,8 +293,11 @@ Deno.test("nats_in - installed on a real connection: deliveries of every shape a
   await using server = await TestServer.start();
   const t = await connectNats({ servers: server.url, name: "nats-in" });
   try {
+    // The connection's parser is made from the class the reader is installed on (one nats.js).
+    const parser = (t.nc as unknown as { protocol: { parser: object } }).protocol.parser;
+    assert.equal(Object.getPrototypeOf(parser), Parser.prototype);
     assert.equal(proto[INSTALLED], true);
-    assert.notEqual(proto.parse, natsParse);
+    assert.equal(proto.parse, installedParse);
     // Installing again changes nothing.
     const installed = proto.parse;
     assert.equal(useFastDeliveries(t.nc), true);
