@@ -11,7 +11,7 @@
  *
  * Here each socket read goes first through {@link readDeliveries}, which takes
  * the whole frames that are deliveries written as nats-server writes them:
- * `MSG` or `HMSG` in capitals, fields split by one space, numbers in plain
+ * `MSG` or `HMSG` in capitals, fields split by spaces, numbers in plain
  * digits within nats.js's limits, the line ended by CR LF, and the payload,
  * followed by CR LF, all within this read. It hands each to nats.js's protocol
  * handler exactly as the parser would (the same `MsgArg` fields, the subject,
@@ -105,7 +105,8 @@ export function readDeliveries(buf: Uint8Array, to: DeliverySink, start = 0): nu
     } else {
       return i;
     }
-    // The fields, one space apart, up to CR LF.
+    // The fields, split by spaces (nats-server writes two where a PubAck has no reply), up to
+    // CR LF.
     let count = 0;
     let start = p;
     let j = p;
@@ -113,10 +114,12 @@ export function readDeliveries(buf: Uint8Array, to: DeliverySink, start = 0): nu
       if (j >= n) return i;
       const b = buf[j];
       if (b === SP || b === CR) {
-        if (j === start || count === 5) return i;
-        bounds[2 * count] = start;
-        bounds[2 * count + 1] = j;
-        count++;
+        if (j > start) {
+          if (count === 5) return i;
+          bounds[2 * count] = start;
+          bounds[2 * count + 1] = j;
+          count++;
+        }
         if (b === CR) {
           if (j + 1 >= n || buf[j + 1] !== LF) return i;
           break;

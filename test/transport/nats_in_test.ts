@@ -127,8 +127,10 @@ const delivery = fc.record({
   sid: fc.oneof(fc.nat({ max: 1_000 }), fc.constant(999_999_999_999_999)),
   reply: fc.option(subject, { nil: undefined }),
   payload: bytes,
-}).map(({ headers, subject, sid, reply, payload }) => {
-  const r = reply ? ` ${reply}` : "";
+  // nats-server writes an empty reply as an empty field: two spaces.
+  emptyReply: fc.boolean(),
+}).map(({ headers, subject, sid, reply, payload, emptyReply }) => {
+  const r = reply ? ` ${reply}` : emptyReply ? " " : "";
   if (headers === undefined) {
     return concat([enc.encode(`MSG ${subject} ${sid}${r} ${payload.length}\r\n`), payload, CRLF]);
   }
@@ -277,6 +279,13 @@ Deno.test("nats_in - readDeliveries takes whole deliveries and stops at anything
       reply: "_INBOX.x.9",
       data: [...enc.encode("NATS/1.0\r\n\r\nhi")],
     },
+  ]);
+  // A PubAck as nats-server 2.9 writes it: no reply, and two spaces where it would be.
+  const puback = recorder();
+  const ack = enc.encode('MSG _INBOX.x.7 1  31\r\n{"stream":"RESULTS", "seq":232}\r\n');
+  assert.equal(readDeliveries(ack, puback), ack.length);
+  assert.deepEqual(puback.events.map((e) => [e.subject, e.sid, e.reply, e.size]), [
+    ["_INBOX.x.7", 1, undefined, 31],
   ]);
   // A delivery whose payload is not all in this read is left whole, for nats.js to carry over.
   const partial = enc.encode("MSG a 1 10\r\nhello");
