@@ -60,6 +60,7 @@ export interface DeliverySink {
 const SP = 0x20;
 const CR = 0x0d;
 const LF = 0x0a;
+const TAB = 0x09;
 const M = 0x4d;
 const S = 0x53;
 const G = 0x47;
@@ -125,7 +126,7 @@ export function readDeliveries(buf: Uint8Array, to: DeliverySink, start = 0): nu
           break;
         }
         start = j + 1;
-      } else if (b === LF || b === 0x09) {
+      } else if (b === LF || b === TAB) {
         return i;
       }
       j++;
@@ -171,9 +172,11 @@ interface ParserInternals {
 
 /**
  * The end of what nats.js's parser should be given from `from` to finish the
- * frame it is in, or the one that starts there: just past the next LF, once
- * the rest of a payload it is gathering is skipped (a payload may hold LFs);
- * `buf.length` when the frame does not end in this read.
+ * frame it is in, or the one that starts there: just past the next LF that
+ * ends a line, once the rest of a payload it is gathering is skipped (a
+ * payload may hold LFs); `buf.length` when the frame does not end in this
+ * read. Giving it more than the frame is safe (it is what it was given
+ * before); giving it less could change how it reads a malformed line.
  */
 function frameEnd(p: ParserInternals, buf: Uint8Array, from: number): number {
   let at = from;
@@ -184,8 +187,18 @@ function frameEnd(p: ParserInternals, buf: Uint8Array, from: number): number {
     at += Math.max(0, p.ma.size - p.msgBuf.length);
     if (at >= buf.length) return buf.length;
   }
-  const lf = buf.indexOf(LF, at);
+  // An LF right after an operation's spaces is the first byte of its argument, not the end of
+  // its line, to nats.js's parser; cut there, it would read the rest of the line differently.
+  let lf = buf.indexOf(LF, at);
+  while (lf >= 0 && startsArgument(p, buf, from, lf)) lf = buf.indexOf(LF, lf + 1);
   return lf < 0 ? buf.length : lf + 1;
+}
+
+/** Whether the LF at `lf` may be the first byte of an argument (after spaces or tabs). */
+function startsArgument(p: ParserInternals, buf: Uint8Array, from: number, lf: number): boolean {
+  if (lf > from) return buf[lf - 1] === SP || buf[lf - 1] === TAB;
+  return p.state === State.OP_MSG_SPC || p.state === State.OP_INFO_SPC ||
+    p.state === State.OP_MINUS_ERR_SPC;
 }
 
 /**
