@@ -19,10 +19,11 @@
  * else (`PING`, `INFO`, `-ERR`, a frame split between two reads, any spelling
  * it does not expect) goes to nats.js's parser, from its first byte to its
  * last, as does the end of a frame nats.js's parser was reading when the read
- * began; then the reader goes on. nats.js's parser reads a stream however it is
- * split, so what this reader does not take is parsed, and refused, as nats.js
- * always did (an error names the bytes up to the end of the frame given, not
- * of the read).
+ * began; then the reader goes on. nats.js's parser is never cut inside a line
+ * (it reads some malformed lines differently depending on where a read ends:
+ * an LF right after an operation's space starts its argument), so what this
+ * reader does not take is parsed, and refused, as nats.js always did (an error
+ * names the bytes up to the end of the frame given, not of the read).
  *
  * It is installed on nats.js's `Parser` class ({@link useFastDeliveries}), so
  * the parser nats.js makes again after a reconnect has it too, and only when
