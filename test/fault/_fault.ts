@@ -48,6 +48,8 @@ export async function kill(
 export class Load implements AsyncDisposable {
   readonly accepted: string[] = [];
   readonly refused: string[] = [];
+  /** Why each refused submission was refused: the failed ack's code and message. */
+  readonly refusedWhy = new Map<string, string>();
   /** When JetStream's ack of each accepted submission arrived: it was stored no later. */
   readonly ackedAt = new Map<string, number>();
   #pub: NatsTransport;
@@ -90,6 +92,7 @@ export class Load implements AsyncDisposable {
           },
         );
         (ack.ok ? this.accepted : this.refused).push(id);
+        if (!ack.ok) this.refusedWhy.set(id, `${ack.code}: ${ack.message}`);
         if (ack.ok) this.ackedAt.set(id, Date.now());
       }
     };

@@ -28,7 +28,7 @@ Deno.test("fault - a deleted submissions stream is recreated by the scheduler's 
     );
     await load.submit("del-after", 5, () => ({ payload: { ms: 10 } }));
     const { states } = await load.verify();
-    assert.deepEqual(load.refused, []);
+    assert.deepEqual(load.refused, [], JSON.stringify(Object.fromEntries(load.refusedWhy)));
     assert.deepEqual(states, { succeeded: 10 });
     assert.equal(n1.log.some((l) => l.includes("root supervisor gave up")), false);
     report("stream deleted under the leader", {
