@@ -1,8 +1,8 @@
 /**
  * The NATS JetStream transport: with `nats_msg.ts` (messages and headers),
- * `nats_out.ts` (outgoing frames), `nats_in.ts` (incoming deliveries), `nats_streams.ts` (creating, reading and
- * purging streams) and `nats_kv.ts` (KV buckets), the only code of the server
- * side that imports `@nats-io/*`.
+ * `nats_out.ts` (outgoing frames), `nats_in.ts` (incoming deliveries),
+ * `nats_streams.ts` (creating, reading and purging streams) and `nats_kv.ts`
+ * (KV buckets), the only code of the server side that imports `@nats-io/*`.
  *
  * Durable publishes do not go through `js.publish`: each of those is a
  * request with its own timer and promise plumbing, which caps a connection at

@@ -35,6 +35,7 @@
 
 import { Kind, Parser, State } from "@nats-io/nats-core/internal";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { digitsIn } from "./nats_msg.ts";
 
 /** A delivery's protocol fields, as nats.js's parser hands them on. */
 export interface DeliveryArgs {
@@ -76,14 +77,7 @@ const bounds = new Int32Array(10);
 
 /** Plain digits from `start` to `end` as a number, or -1 (as nats.js's `protoParseInt`). */
 function digits(buf: Uint8Array, start: number, end: number): number {
-  if (end === start || end - start > MAX_DIGITS) return -1;
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const d = buf[i] - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
+  return end - start > MAX_DIGITS ? -1 : digitsIn(buf, start, end);
 }
 
 /**

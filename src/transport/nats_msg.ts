@@ -249,10 +249,15 @@ export function pubAckId(m: Msg, from: number): number {
   if (!(raw instanceof Uint8Array) || raw[from - 1] !== 0x2e) {
     return digits(m.subject, from, m.subject.length);
   }
-  if (raw.length <= from) return -1;
+  return digitsIn(raw, from, raw.length);
+}
+
+/** The plain decimal digits from `from` to `to` in `b` as a number; -1 if none, or not all digits. */
+export function digitsIn(b: Uint8Array, from: number, to: number): number {
+  if (to <= from) return -1;
   let v = 0;
-  for (let i = from; i < raw.length; i++) {
-    const c = raw[i] - 48;
+  for (let i = from; i < to; i++) {
+    const c = b[i] - 48;
     if (c < 0 || c > 9) return -1;
     v = v * 10 + c;
   }
