@@ -47,11 +47,15 @@ export async function kill(
 /** Submissions and their results. */
 export class Load implements AsyncDisposable {
   readonly accepted: string[] = [];
-  readonly refused: string[] = [];
-  /** Why each refused submission was refused: the failed ack's code and message. */
+  /** Each refused submission, in order, with why: the failed ack's code and message. */
   readonly refusedWhy = new Map<string, string>();
   /** When JetStream's ack of each accepted submission arrived: it was stored no later. */
   readonly ackedAt = new Map<string, number>();
+
+  /** The refused submissions' ids, in order. */
+  get refused(): string[] {
+    return [...this.refusedWhy.keys()];
+  }
   #pub: NatsTransport;
 
   private constructor(readonly client: Client, pub: NatsTransport) {
@@ -91,9 +95,12 @@ export class Load implements AsyncDisposable {
             timeoutMs: 3_000,
           },
         );
-        (ack.ok ? this.accepted : this.refused).push(id);
-        if (!ack.ok) this.refusedWhy.set(id, `${ack.code}: ${ack.message}`);
-        if (ack.ok) this.ackedAt.set(id, Date.now());
+        if (ack.ok) {
+          this.accepted.push(id);
+          this.ackedAt.set(id, Date.now());
+        } else {
+          this.refusedWhy.set(id, `${ack.code}: ${ack.message}`);
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(inFlight, n) }, lane));
