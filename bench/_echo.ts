@@ -85,3 +85,45 @@ export async function echoBurst(
   }
   await all.promise;
 }
+
+/**
+ * How many of `total` tasks offered open loop at `rate` a second are due
+ * `elapsedMs` after the first one's intended send time: task i is due at
+ * `i * 1000 / rate`, so the first is due at once (at 0 ms, not one interval
+ * later), and none before the start.
+ */
+export function dueBy(elapsedMs: number, rate: number, total: number): number {
+  if (elapsedMs < 0) return 0;
+  return Math.min(total, Math.floor((elapsedMs * rate) / 1000) + 1);
+}
+
+/**
+ * Offer `n` echo tasks with ids `<tag><i>` at `rate` a second, one a
+ * message, open loop (each sent when its time comes, whether or not the
+ * earlier ones have results), and resolve once every result has arrived.
+ */
+export async function echoOpenLoop(
+  client: Client,
+  tag: string,
+  n: number,
+  rate: number,
+  failures?: NotSucceeded,
+): Promise<void> {
+  let done = 0;
+  const all = Promise.withResolvers<void>();
+  client.onResult((r) => {
+    if (!r.id.startsWith(tag)) return;
+    failures?.note(tag, r);
+    if (++done === n) all.resolve();
+  });
+  const start = Date.now();
+  let i = 0;
+  while (i < n) {
+    const due = dueBy(Date.now() - start, rate, n);
+    for (; i < due; i++) client.submit("echo", { id: `${tag}${i}`, payload: { i } });
+    // Let results in; wake about every millisecond.
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await client.t.flush();
+  await all.promise;
+}

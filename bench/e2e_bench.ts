@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import * as hdr from "hdr-histogram-js";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
-import { NotSucceeded } from "./_echo.ts";
+import { dueBy, NotSucceeded } from "./_echo.ts";
 
 interface Options {
   tasks: number;
@@ -142,7 +142,7 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
       let i = 0;
       while (i < total) {
         const now = Date.now();
-        const due = Math.min(total, Math.floor(((now - start) * rate) / 1000));
+        const due = dueBy(now - start, rate, total);
         while (i < due) {
           intended[i] = start + (i * 1000) / rate;
           client.submit("echo", { id: `${tag}${i}`, payload: { i } });

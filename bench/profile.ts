@@ -12,7 +12,12 @@
  * deno run -A bench/profile.ts [--tasks 50000] [--batch 0] [--out /tmp/node.cpuprofile] [--top 25]
  * deno run -A bench/profile.ts --alloc [--tasks 50000]
  * deno run -A bench/profile.ts --survivors [--tasks 50000]
+ * deno run -A bench/profile.ts --rate 10000 [--tasks 50000] [--alloc | --survivors]
  * ```
+ *
+ * `--rate` offers the tasks open loop at that rate, one a message, instead of
+ * as one burst: the steady state the latency tail comes from, rather than a
+ * backlog.
  *
  * `--alloc` samples allocations instead (the inspector's sampling heap
  * profiler, garbage included) and prints the bytes allocated per task by
@@ -30,7 +35,7 @@ import { parseArgs } from "node:util";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
 import { freePort } from "../src/transport/nats_server.ts";
-import { cpuMicros, echoBurst, NotSucceeded } from "./_echo.ts";
+import { cpuMicros, echoBurst, echoOpenLoop, NotSucceeded } from "./_echo.ts";
 
 interface ProfileNode {
   id: number;
@@ -160,6 +165,8 @@ export async function run(
   o: {
     tasks: number;
     batch: number;
+    /** Tasks a second, open loop, one a message; 0: as fast as they go. */
+    rate?: number;
     out: string;
     top: number;
     alloc?: boolean;
@@ -178,7 +185,9 @@ export async function run(
     await using client = await Client.connect(server.url);
     await client.waitForNode();
     const send = (tag: string, n: number) =>
-      echoBurst(client, tag, n, Math.max(1, o.batch), failures);
+      o.rate
+        ? echoOpenLoop(client, tag, n, o.rate, failures)
+        : echoBurst(client, tag, n, Math.max(1, o.batch), failures);
     await send("warm-", Math.min(20_000, o.tasks));
     const inspector = await Inspector.open(port);
     if (o.alloc || o.survivors) {
@@ -230,7 +239,7 @@ export async function run(
     const per = (us: number) => (us / o.tasks).toFixed(2).padStart(8);
     console.log(
       `profile: ${o.tasks} echo tasks, ${
-        o.batch > 0 ? `${o.batch} a message` : "one a message"
+        o.rate ? `${o.rate}/s open loop` : o.batch > 0 ? `${o.batch} a message` : "one a message"
       }, in ${(wall / 1000).toFixed(2)} s = ${Math.round(o.tasks / (wall / 1000))} tasks/s`,
     );
     console.log(
@@ -252,6 +261,7 @@ if (import.meta.main) {
     options: {
       tasks: { type: "string", default: "50000" },
       batch: { type: "string", default: "0" },
+      rate: { type: "string", default: "0" },
       out: { type: "string", default: "/tmp/node.cpuprofile" },
       top: { type: "string", default: "25" },
       alloc: { type: "boolean", default: false },
@@ -261,6 +271,7 @@ if (import.meta.main) {
   await run({
     tasks: Number(values.tasks),
     batch: Number(values.batch),
+    rate: Number(values.rate),
     out: values.out!,
     top: Number(values.top),
     alloc: values.alloc,

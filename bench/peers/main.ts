@@ -43,7 +43,7 @@ import { Queue } from "bullmq";
 import { Client, startNodeProcess } from "../../test/_cluster.ts";
 import { TestServer } from "../../test/_nats_server.ts";
 import { freePort, natsProcs } from "../../src/transport/nats_server.ts";
-import { NotSucceeded } from "../_echo.ts";
+import { dueBy, NotSucceeded } from "../_echo.ts";
 import { fastAsItGoes, lines, now, script } from "./children.ts";
 import { cpuText, floor, type FloorRuns } from "./floor.ts";
 
@@ -117,7 +117,7 @@ async function ours(o: Options): Promise<Figures> {
       });
       const start = now() + 20;
       for (let i = 0; i < total;) {
-        const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000));
+        const due = dueBy(now() - start, rate, total);
         while (i < due) {
           intended[i] = start + (i * 1000) / rate;
           client.submit("echo", { id: `${tag}${i}`, payload: { i } });
@@ -185,7 +185,7 @@ async function bullmq(o: Options): Promise<Figures> {
       const start = now() + 20;
       const adds: Promise<unknown>[] = [];
       for (let i = 0; i < total;) {
-        const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000));
+        const due = dueBy(now() - start, rate, total);
         while (i < due) {
           adds.push(queue.add(name, { n: total, t: start + (i * 1000) / rate }));
           i++;
