@@ -12,6 +12,7 @@ import { run as e2e } from "./e2e_bench.ts";
 import { run as schedules } from "./schedules_bench.ts";
 import { run as monitor } from "./monitor_bench.ts";
 import { run as burst } from "./burst_bench.ts";
+import { run as backlog } from "./backlog_bench.ts";
 
 for (
   const [name, fn] of [
@@ -22,6 +23,7 @@ for (
     ["schedules", schedules],
     ["monitor", monitor],
     ["burst", () => burst({ tasks: 30_000, bursts: 2 })],
+    ["backlog", () => backlog()],
   ] as const
 ) {
   console.log(`\n=== ${name} ===`);

@@ -46,6 +46,7 @@ import { ChurnMap } from "../runtime/churn_map.ts";
 import { inMsg, JsDurable, MS, plainPubAck, pubAckError, pubAckId, toHeaders } from "./nats_msg.ts";
 import { FrameWriter } from "./nats_out.ts";
 import { useFastDeliveries } from "./nats_in.ts";
+import { DirectGets, directGetUsable } from "./nats_get.ts";
 import { kvBucket } from "./nats_kv.ts";
 import { NatsStreams } from "./nats_streams.ts";
 
@@ -124,6 +125,10 @@ export class NatsTransport implements Transport {
   #out: FrameWriter;
   /** Creating, inspecting, reading and purging streams. */
   #streams: NatsStreams;
+  /** Last messages read by direct get, for the streams that allow it with one replica. */
+  #gets: DirectGets;
+  /** Whether each stream is read by direct get (asked once per stream, again after ensureStreams). */
+  #direct = new Map<string, Promise<boolean>>();
 
   constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient) {
     this.nc = nc;
@@ -131,6 +136,7 @@ export class NatsTransport implements Transport {
     this.#jsm = jsm;
     this.#js = js;
     this.#streams = new NatsStreams(nc, jsm, js);
+    this.#gets = new DirectGets(nc, (subject, data, reply) => this.#out.send(subject, data, reply));
     this.name = nc.getServer();
     nc.subscribe(`${this.#ackInbox}.*`, { callback: (_err, m) => this.#onPubAck(m) });
     void this.#watchStatus();
@@ -190,6 +196,7 @@ export class NatsTransport implements Transport {
   }
 
   ensureStreams(specs: StreamSpec[], opts?: { update?: boolean }): Promise<string[]> {
+    this.#direct.clear();
     return this.#streams.ensure(specs, opts);
   }
 
@@ -370,9 +377,40 @@ export class NatsTransport implements Transport {
     return this.#streams.purgeSubject(stream, subject);
   }
 
-  lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {
+  async lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {
     this.#out.flush();
+    if (await this.#directUsable(stream)) {
+      let found;
+      try {
+        found = await this.#gets.last(stream, subject);
+      } catch (err) {
+        throw new SchedulerError(
+          "TRANSPORT",
+          `cannot read ${subject} from ${stream}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      if (found !== "unavailable") return found;
+      // No answer: the stream no longer allows direct gets (or the connection went): ask its leader.
+      this.#direct.set(stream, Promise.resolve(false));
+    }
     return this.#streams.lastMessage(stream, subject);
+  }
+
+  /** Is `stream` read by direct get? Asked once (a failed question is asked again next time). */
+  #directUsable(stream: string): Promise<boolean> {
+    let usable = this.#direct.get(stream);
+    if (!usable) {
+      usable = this.#jsm.streams.info(stream).then(
+        (info) => directGetUsable(info.config),
+        () => {
+          this.#direct.delete(stream);
+          return false;
+        },
+      );
+      this.#direct.set(stream, usable);
+    }
+    return usable;
   }
 
   readStream(
@@ -410,6 +448,7 @@ export class NatsTransport implements Transport {
   async #watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (s.type === "disconnect" || s.type === "reconnect") {
+        this.#gets.abandon();
         // PubAcks for what went to the old connection may never come: let the publishers retry now
         // (a durable publish is made safe to repeat with a message id or an expected sequence).
         for (const [id, p] of this.#pending) {
@@ -432,6 +471,7 @@ export class NatsTransport implements Transport {
     this.#out.flush();
     for (const c of [...this.#consumers]) await c.stop().catch(() => {});
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#gets.close();
     for (const [, p] of this.#pending) {
       p.resolve({ ok: false, code: "ERROR", message: "connection closed" });
     }

@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { connectNats } from "../../src/transport/nats.ts";
+import { DirectGets, directGetUsable } from "../../src/transport/nats_get.ts";
+import { TestServer } from "../_nats_server.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Count the requests seen on `subject` (a plain subscriber hears them too). */
+async function counter(url: string, subject: string) {
+  const nc = await connect({ servers: url });
+  let n = 0;
+  nc.subscribe(subject, {
+    callback: () => {
+      n++;
+    },
+  });
+  await nc.flush();
+  return { count: () => n, close: () => nc.close() };
+}
+
+Deno.test("direct get - a stream with one replica is read by direct get, as nats.js reads it", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  const direct = await counter(server.url, "$JS.API.DIRECT.GET.>");
+  const msgGet = await counter(server.url, "$JS.API.STREAM.MSG.GET.>");
+  const nc = await connect({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "R", subjects: ["r.>"], retention: "limits" }]);
+    const before = Date.now();
+    await t.publishDurable("r.a", "first", { headers: { "Result-Signature": "one" } });
+    const stored = await t.publishDurable("r.a", "second é", {
+      headers: { "Result-Signature": "two", "Other": "x: y" },
+    });
+    assert.ok(stored.ok);
+    const last = await t.lastMessage("R", "r.a");
+    assert.ok(last);
+    assert.equal(last.subject, "r.a");
+    assert.equal(last.seq, stored.ok && stored.seq);
+    assert.equal(dec.decode(last.data), "second é");
+    assert.equal(last.header("Result-Signature"), "two");
+    assert.equal(last.header("other"), "x: y");
+    assert.ok(last.time >= before - 1_000 && last.time <= Date.now() + 1_000, String(last.time));
+    // What nats.js's own reading of the stream gives.
+    const theirs = await (await jetstreamManager(nc)).streams.getMessage("R", {
+      last_by_subj: "r.a",
+    });
+    assert.ok(theirs);
+    assert.equal(last.seq, theirs.seq);
+    assert.equal(dec.decode(last.data), dec.decode(theirs.data));
+    assert.equal(last.time, theirs.time.getTime());
+    assert.equal(last.header("Result-Signature"), theirs.header.get("Result-Signature"));
+    assert.equal(await t.lastMessage("R", "r.none"), null);
+    await t.flush();
+    await direct.close(); // after what it heard
+    assert.equal(direct.count(), 2);
+    assert.equal(msgGet.count(), 1); // nats.js's own, above
+  } finally {
+    await msgGet.close();
+    await nc.close();
+    await t.close();
+  }
+});
+
+Deno.test("direct get - many look-ups at once each get their own answer", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "R", subjects: ["r.>"], retention: "limits" }]);
+    await Promise.all(
+      Array.from({ length: 500 }, (_, i) => t.publishDurable(`r.${i}`, enc.encode(`v${i}`))),
+    );
+    const got = await Promise.all(
+      Array.from({ length: 1_000 }, (_, i) => t.lastMessage("R", `r.${i}`)),
+    );
+    for (let i = 0; i < 1_000; i++) {
+      if (i < 500) assert.equal(got[i] && dec.decode(got[i]!.data), `v${i}`);
+      else assert.equal(got[i], null);
+    }
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("direct get - a stream that does not allow it is read as before", async () => {
+  await using server = await TestServer.start();
+  const nc = await connect({ servers: server.url });
+  const t = await connectNats({ servers: server.url });
+  const msgGet = await counter(server.url, "$JS.API.STREAM.MSG.GET.>");
+  try {
+    await (await jetstreamManager(nc)).streams.add({
+      name: "OLD",
+      subjects: ["old.>"],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      allow_direct: false,
+    });
+    await t.publishDurable("old.a", enc.encode("kept"));
+    const last = await t.lastMessage("OLD", "old.a");
+    assert.equal(last && dec.decode(last.data), "kept");
+    assert.equal(await t.lastMessage("OLD", "old.b"), null);
+    await msgGet.close();
+    assert.equal(msgGet.count(), 2);
+  } finally {
+    await nc.close();
+    await t.close();
+  }
+});
+
+Deno.test("direct get - used only where every answer is the leader's", () => {
+  assert.equal(directGetUsable({ allow_direct: true, num_replicas: 1 }), true);
+  assert.equal(directGetUsable({ allow_direct: true }), true);
+  assert.equal(directGetUsable({ allow_direct: true, num_replicas: 3 }), false);
+  assert.equal(directGetUsable({ allow_direct: false, num_replicas: 1 }), false);
+  assert.equal(directGetUsable({}), false);
+});
+
+Deno.test("direct get - no answer in time is told apart from a missing message", async () => {
+  await using server = await TestServer.start();
+  const nc = await connect({ servers: server.url });
+  // Something listens on the stream's direct-get subject and never answers.
+  nc.subscribe("$JS.API.DIRECT.GET.SILENT", { callback: () => {} });
+  await nc.flush();
+  const gets = new DirectGets(nc, (subject, data, reply) => nc.publish(subject, data, { reply }));
+  try {
+    const t0 = Date.now();
+    assert.equal(await gets.last("SILENT", "s.a", 300), "unavailable");
+    assert.ok(Date.now() - t0 >= 250);
+  } finally {
+    gets.close();
+    await nc.close();
+  }
+});
+
+Deno.test("direct get - a stream that stops allowing it is read from its leader", async () => {
+  await using server = await TestServer.start();
+  const nc = await connect({ servers: server.url });
+  const t = await connectNats({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "R", subjects: ["r.>"], retention: "limits" }]);
+    await t.publishDurable("r.a", enc.encode("kept"));
+    assert.equal(dec.decode((await t.lastMessage("R", "r.a"))!.data), "kept");
+    // An operator turns direct gets off behind the transport's back.
+    const jsm = await jetstreamManager(nc);
+    const { config } = await jsm.streams.info("R");
+    await jsm.streams.update("R", { ...config, allow_direct: false });
+    const last = await t.lastMessage("R", "r.a");
+    assert.equal(last && dec.decode(last.data), "kept");
+    assert.equal(await t.lastMessage("R", "r.b"), null);
+  } finally {
+    await nc.close();
+    await t.close();
+  }
+});
