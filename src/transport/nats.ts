@@ -7,8 +7,9 @@
  * Durable publishes do not go through `js.publish`: each of those is a
  * request with its own timer and promise plumbing, which caps a connection at
  * about 10,000 acked publishes a second. Here a publish carries a reply
- * subject under one wildcard inbox subscription, the PubAck is matched by a
- * counter, and one sweep timer expires the stragglers: the same semantics
+ * subject under one wildcard inbox subscription, the PubAck is matched by the
+ * number that subject ends with (random: `reply_ids.ts`), and one sweep timer
+ * expires the stragglers: the same semantics
  * (stream ack, duplicate detection, expected last subject sequence) at two to
  * three times the rate.
  *
@@ -47,6 +48,7 @@ import { inMsg, JsDurable, MS, plainPubAck, pubAckError, pubAckId, toHeaders } f
 import { FrameWriter } from "./nats_out.ts";
 import { useFastDeliveries } from "./nats_in.ts";
 import { DirectGets, directGetUsable } from "./nats_get.ts";
+import { ReplyIds } from "./reply_ids.ts";
 import { kvBucket } from "./nats_kv.ts";
 import { NatsStreams } from "./nats_streams.ts";
 
@@ -114,7 +116,9 @@ export class NatsTransport implements Transport {
   #js: JetStreamClient;
   #ackInbox = createInbox();
   #pending = new ChurnMap<number, PendingAck>();
-  #nextAck = 0;
+  /** Reply numbers of durable publishes, which nobody can guess (a forged PubAck; reply_ids.ts). */
+  #ackIds = new ReplyIds();
+  #ackTaken = (id: number) => this.#pending.has(id);
   #sweep: ReturnType<typeof setInterval> | undefined;
   #listeners: ((e: ConnectionEvent) => void)[] = [];
   #consumers = new Set<ConsumerHandle>();
@@ -127,8 +131,8 @@ export class NatsTransport implements Transport {
   #streams: NatsStreams;
   /** Last messages read by direct get, for the streams that allow it with one replica. */
   #gets: DirectGets;
-  /** Whether each stream is read by direct get (asked once per stream, again after ensureStreams). */
-  #direct = new Map<string, Promise<boolean>>();
+  /** Whether each stream is read by direct get: its configuration, asked at most every 30 s. */
+  #direct = new Map<string, { usable: Promise<boolean>; at: number }>();
 
   constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient) {
     this.nc = nc;
@@ -136,7 +140,11 @@ export class NatsTransport implements Transport {
     this.#jsm = jsm;
     this.#js = js;
     this.#streams = new NatsStreams(nc, jsm, js);
-    this.#gets = new DirectGets(nc, (subject, data, reply) => this.#out.send(subject, data, reply));
+    this.#gets = new DirectGets(
+      nc,
+      (subject, data, reply) => this.#out.send(subject, data, reply),
+      jsm.getOptions().apiPrefix,
+    );
     this.name = nc.getServer();
     nc.subscribe(`${this.#ackInbox}.*`, { callback: (_err, m) => this.#onPubAck(m) });
     void this.#watchStatus();
@@ -195,9 +203,14 @@ export class NatsTransport implements Transport {
     return this.nc.flush();
   }
 
-  ensureStreams(specs: StreamSpec[], opts?: { update?: boolean }): Promise<string[]> {
+  async ensureStreams(specs: StreamSpec[], opts?: { update?: boolean }): Promise<string[]> {
+    // A configuration read while a stream is being changed may be the old one: ask again after.
     this.#direct.clear();
-    return this.#streams.ensure(specs, opts);
+    try {
+      return await this.#streams.ensure(specs, opts);
+    } finally {
+      this.#direct.clear();
+    }
   }
 
   publishDurable(
@@ -206,7 +219,7 @@ export class NatsTransport implements Transport {
     opts?: DurablePublishOptions,
   ): Promise<PubAck> {
     return new Promise<PubAck>((resolve) => {
-      const id = ++this.#nextAck;
+      const id = this.#ackIds.next(this.#ackTaken);
       this.#pending.set(id, { resolve, expires: Date.now() + (opts?.timeoutMs ?? 5_000) });
       this.#armSweep();
       const reply = `${this.#ackInbox}.${id}`;
@@ -379,7 +392,8 @@ export class NatsTransport implements Transport {
 
   async lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {
     this.#out.flush();
-    if (await this.#directUsable(stream)) {
+    const direct = this.#directUsable(stream);
+    if (await direct.usable) {
       let found;
       try {
         found = await this.#gets.last(stream, subject);
@@ -391,26 +405,29 @@ export class NatsTransport implements Transport {
         );
       }
       if (found !== "unavailable") return found;
-      // No answer: the stream no longer allows direct gets (or the connection went): ask its leader.
-      this.#direct.set(stream, Promise.resolve(false));
+      // Nothing served it (the stream stopped allowing direct gets, a slow server, the connection
+      // went): ask the leader, and the stream's configuration again next time.
+      if (this.#direct.get(stream) === direct) this.#direct.delete(stream);
     }
     return this.#streams.lastMessage(stream, subject);
   }
 
-  /** Is `stream` read by direct get? Asked once (a failed question is asked again next time). */
-  #directUsable(stream: string): Promise<boolean> {
-    let usable = this.#direct.get(stream);
-    if (!usable) {
-      usable = this.#jsm.streams.info(stream).then(
+  /** Is `stream` read by direct get? Its configuration, asked again after 30 s or a failure. */
+  #directUsable(stream: string): { usable: Promise<boolean>; at: number } {
+    const known = this.#direct.get(stream);
+    if (known && Date.now() - known.at < 30_000) return known;
+    const entry = {
+      at: Date.now(),
+      usable: this.#jsm.streams.info(stream).then(
         (info) => directGetUsable(info.config),
         () => {
-          this.#direct.delete(stream);
+          if (this.#direct.get(stream) === entry) this.#direct.delete(stream);
           return false;
         },
-      );
-      this.#direct.set(stream, usable);
-    }
-    return usable;
+      ),
+    };
+    this.#direct.set(stream, entry);
+    return entry;
   }
 
   readStream(

@@ -12,27 +12,31 @@
  * stack traces) and a timer; a direct get answers with the stored message
  * itself, or a `404` status.
  *
- * Here every get goes out with a reply subject under one wildcard inbox, is
- * matched to its caller by the number the subject ends with, and expires in
- * one sweep, as the transport does for PubAcks.
+ * Here every get goes out with a reply subject under one inbox, ending in a
+ * number nobody can guess ({@link ReplyIds}), is matched to its caller by that
+ * number, and expires in one sweep, as the transport does for PubAcks.
  *
- * A direct get may be answered by any replica of a stream, which can be
- * behind its leader; a look-up that must see what was just stored asks the
- * leader. So it is used only for a stream with one replica that allows it
- * ({@link directGetUsable}); the caller reads other streams as before.
+ * A direct get may be answered by any replica of a stream, and by a mirror
+ * made with `mirror_direct`, either of which can be behind the leader: a
+ * look-up that must see what was just stored asks the leader. So the
+ * transport uses it only for a stream with one replica that allows it
+ * ({@link directGetUsable}), and `RESULTS` must not be mirrored with
+ * `mirror_direct`.
  *
  * @module
  */
 
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { ChurnMap } from "../runtime/churn_map.ts";
-import { headerIn, pubAckId, receivedHeaders } from "./nats_msg.ts";
+import { firstValues, forEachHeaderLine, headerBlockText, headerIn, pubAckId } from "./nats_msg.ts";
+import { ReplyIds } from "./reply_ids.ts";
 import type { StoredMsg } from "./types.ts";
 
 /**
  * What a direct get found: the message, or none (`null`); `"unavailable"`
- * when no answer came (nothing serves direct gets for the stream: it does not
- * allow them, or no longer does) or the server said there are no responders.
+ * when nothing served it (the server said there are no responders, or no
+ * answer came in time: the stream does not allow direct gets, the server is
+ * slow, or the connection went).
  */
 export type DirectGetResult = StoredMsg | null | "unavailable";
 
@@ -48,66 +52,128 @@ export function directGetUsable(
   return config.allow_direct === true && (config.num_replicas ?? 1) <= 1;
 }
 
+/** A direct get's answer: its status, and its headers (each name's first and last value). */
+interface Answer {
+  status: number;
+  description: string;
+  first: ReadonlyMap<string, string>;
+  last: ReadonlyMap<string, string>;
+}
+
+const STATUS = /^NATS\/1\.0(?: (\d{3})(?: (.*))?)?$/;
+
+/** Read an answer's status line and headers from its bytes (nats.js's reading throws on some). */
+function answerOf(m: Msg): Answer {
+  const text = headerBlockText(m);
+  if (text === undefined) {
+    // Not the message object this was written against: nats.js's own reading.
+    let first: ReadonlyMap<string, string> = new Map();
+    try {
+      first = firstValues(m.headers);
+    } catch {
+      // names it refuses: none read
+    }
+    return {
+      status: m.headers?.code ?? 0,
+      description: m.headers?.description ?? "",
+      first,
+      last: first,
+    };
+  }
+  const end = text.indexOf("\r\n");
+  const status = STATUS.exec(end < 0 ? text : text.slice(0, end));
+  const first = new Map<string, string>();
+  const last = new Map<string, string>();
+  forEachHeaderLine(text, (name, value) => {
+    if (!first.has(name)) first.set(name, value);
+    last.set(name, value);
+  });
+  return {
+    status: status?.[1] ? Number(status[1]) : 0,
+    description: status?.[2] ?? "",
+    first,
+    last,
+  };
+}
+
 /**
  * Direct gets over one connection: `last` reads a subject's last message.
  * `send` writes a message (the transport's frame writer, so that a get goes
- * out after what was published before it).
+ * out after what was published before it); `api` is JetStream's API prefix.
  */
 export class DirectGets {
   readonly #inbox = createInbox();
   readonly #pending = new ChurnMap<number, PendingGet>();
+  readonly #ids = new ReplyIds();
+  readonly #taken = (id: number) => this.#pending.has(id);
   readonly #send: (subject: string, data: string, reply: string) => void;
-  #next = 0;
+  readonly #api: string;
+  readonly #sub: { unsubscribe(): void };
   #sweep: ReturnType<typeof setInterval> | undefined;
 
-  constructor(nc: NatsConnection, send: (subject: string, data: string, reply: string) => void) {
+  constructor(
+    nc: NatsConnection,
+    send: (subject: string, data: string, reply: string) => void,
+    api = "$JS.API",
+  ) {
     this.#send = send;
-    nc.subscribe(`${this.#inbox}.*`, { callback: (_err, m) => this.#answer(m) });
+    this.#api = api;
+    this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (_err, m) => this.#answer(m) });
   }
 
   /**
    * The last message stored on `subject` in `stream`; `null` when there is
-   * none; `"unavailable"` when no answer comes in `timeoutMs` or nothing
-   * responds. Rejects when the server answers with another status.
+   * none; `"unavailable"` when nothing served the get in `timeoutMs` (see
+   * {@link DirectGetResult}). Rejects, naming the get, when the server answers
+   * with another status, or with a message that is not the one asked for (its
+   * stream, subject or sequence missing or different), or when it cannot be
+   * sent.
    */
   async last(stream: string, subject: string, timeoutMs = 5_000): Promise<DirectGetResult> {
-    const m = await new Promise<Msg | null>((resolve) => {
-      const id = ++this.#next;
+    const what = `direct get of ${subject} from ${stream}`;
+    const m = await new Promise<Msg | null>((resolve, reject) => {
+      const id = this.#ids.next(this.#taken);
       this.#pending.set(id, { resolve, expires: Date.now() + timeoutMs });
       this.#armSweep();
       try {
         this.#send(
-          `$JS.API.DIRECT.GET.${stream}`,
+          `${this.#api}.DIRECT.GET.${stream}`,
           JSON.stringify({ last_by_subj: subject }),
           `${this.#inbox}.${id}`,
         );
       } catch (err) {
         this.#pending.delete(id);
-        throw err;
+        reject(new Error(`${what}: not sent: ${(err as Error).message}`, { cause: err }));
       }
     });
     if (m === null) return "unavailable";
-    const code = m.headers?.code ?? 0;
-    if (code === 404) return null;
-    if (code === 503) return "unavailable";
-    if (code !== 0 && code !== 200) {
-      throw new Error(`status ${code}${m.headers?.description ? ` ${m.headers.description}` : ""}`);
+    const a = answerOf(m);
+    if (a.status === 404) return null;
+    if (a.status === 503) return "unavailable";
+    if (a.status !== 0 && a.status !== 200) {
+      throw new Error(`${what}: answered ${a.status}${a.description ? ` ${a.description}` : ""}`);
     }
-    let headers: ReadonlyMap<string, string> | undefined;
-    const header = (n: string) => headerIn(headers ??= receivedHeaders(m), n);
-    const seq = Number(header("Nats-Sequence"));
-    const time = Date.parse(header("Nats-Time-Stamp") ?? "");
-    if (!Number.isSafeInteger(seq) || seq <= 0) throw new Error("an answer without its sequence");
+    // The server adds these after the stored message's own headers: its values are the last ones.
+    const seq = Number(a.last.get("Nats-Sequence"));
+    if (!Number.isSafeInteger(seq) || seq <= 0) {
+      throw new Error(`${what}: answered without a Nats-Sequence`);
+    }
+    if (a.last.get("Nats-Stream") !== stream || a.last.get("Nats-Subject") !== subject) {
+      throw new Error(
+        `${what}: answered with ${a.last.get("Nats-Subject")} from ${a.last.get("Nats-Stream")}`,
+      );
+    }
+    const time = Date.parse(a.last.get("Nats-Time-Stamp") ?? "");
     return {
-      subject: header("Nats-Subject") ?? subject,
+      subject,
       seq,
       data: m.data,
       time: Number.isFinite(time) ? time : 0,
-      header,
+      header: (n) => n.startsWith("Nats-") ? a.last.get(n) : headerIn(a.first, n),
     };
   }
 
-  /** Every get still waiting ends without an answer (the connection is gone). */
+  /** Every get still waiting ends without an answer (the connection went). */
   abandon(): void {
     for (const [id, p] of this.#pending) {
       this.#pending.delete(id);
@@ -115,11 +181,12 @@ export class DirectGets {
     }
   }
 
-  /** Stop: what waits ends without an answer. */
+  /** Stop: what waits ends without an answer, and answers are no longer listened for. */
   close(): void {
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
     this.#sweep = undefined;
     this.abandon();
+    this.#sub.unsubscribe();
   }
 
   #answer(m: Msg): void {

@@ -89,26 +89,46 @@ const utf8 = new TextDecoder();
  * block of the length it gives), its own reading is used.
  */
 export function receivedHeaders(m: Pick<Msg, "headers">): ReadonlyMap<string, string> {
+  const text = headerBlockText(m);
+  if (text === undefined) return firstValues(m.headers);
+  if (text === "") return NO_HEADERS;
+  const map = new Map<string, string>();
+  forEachHeaderLine(text, (name, value) => {
+    if (!map.has(name)) map.set(name, value);
+  });
+  return map;
+}
+
+/**
+ * A received message's header block as written (`NATS/1.0…\r\n\r\n`), `""`
+ * when it has none, or `undefined` when nats.js's message object is not what
+ * this was written against (its raw bytes, starting with a header block of
+ * the length it gives).
+ */
+export function headerBlockText(m: Pick<Msg, "headers">): string | undefined {
   const raw = m as unknown as { _rdata?: unknown; _msg?: { hdr?: unknown } };
   const hdr = raw._msg?.hdr;
   const bytes = raw._rdata;
-  if (typeof hdr === "number" && hdr <= 0 && bytes !== undefined) return NO_HEADERS;
+  if (typeof hdr === "number" && hdr <= 0 && bytes !== undefined) return "";
   if (typeof hdr !== "number" || !(bytes instanceof Uint8Array) || !isHeaderBlock(bytes, hdr)) {
-    return firstValues(m.headers);
+    return undefined;
   }
-  const text = utf8.decode(bytes.subarray(0, hdr));
-  const map = new Map<string, string>();
+  return utf8.decode(bytes.subarray(0, hdr));
+}
+
+/**
+ * Each `Name: value` line of a header block after its status line, in order
+ * (the value trimmed); a line without a name before its colon is skipped.
+ */
+export function forEachHeaderLine(text: string, fn: (name: string, value: string) => void): void {
   let at = text.indexOf("\r\n");
   while (at >= 0 && at + 2 < text.length) {
     const from = at + 2;
     at = text.indexOf("\r\n", from);
     const line = text.slice(from, at < 0 ? text.length : at);
     const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon);
-    if (!map.has(name)) map.set(name, line.slice(colon + 1).trim());
+    if (colon > 0) fn(line.slice(0, colon), line.slice(colon + 1).trim());
   }
-  return map;
 }
 
 /** Do `bytes` start with a header block (`NATS/…`) at least `hdr` long? */

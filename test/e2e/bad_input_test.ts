@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { isTaskId } from "../../src/internal_mod.ts";
 import { rig } from "./_node.ts";
+import { rawPublish } from "../_raw_publish.ts";
 
 const enc = new TextEncoder();
 
@@ -213,37 +214,6 @@ Deno.test("bad input - thousands of random bodies and headers: the scheduler nev
   assert.ok((states.get("rejected") ?? 0) > 100, `rejected: ${states.get("rejected")}`);
   assert.ok((states.get("succeeded") ?? 0) > 10, `succeeded: ${states.get("succeeded")}`);
 });
-
-/** Publish over a raw connection, as a client that checks nothing could: `header` as written. */
-async function rawPublish(port: number, subject: string, header: string, body: string) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    const h = enc.encode(header);
-    const b = enc.encode(body);
-    const frame = new Uint8Array([
-      ...enc.encode(
-        `CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\n` +
-          `HPUB ${subject} ${h.length} ${h.length + b.length}\r\n`,
-      ),
-      ...h,
-      ...b,
-      ...enc.encode("\r\nPING\r\n"),
-    ]);
-    await conn.write(frame);
-    // INFO first, then PONG once the server has read the message (or -ERR if it refused it).
-    const dec = new TextDecoder();
-    let seen = "";
-    const buf = new Uint8Array(4096);
-    while (!/PONG|-ERR/.test(seen)) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      seen += dec.decode(buf.subarray(0, n));
-    }
-    assert.match(seen, /PONG/, `the server answered: ${seen}`);
-  } finally {
-    conn.close();
-  }
-}
 
 Deno.test("bad input - header blocks a client library would refuse (a name with a space or a byte past ASCII, a line without a colon, a status) do not stop a submission or the scheduler", async () => {
   await using r = await rig();

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { connect } from "@nats-io/transport-node";
+import { connect, headers } from "@nats-io/transport-node";
 import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connectNats } from "../../src/transport/nats.ts";
 import { DirectGets, directGetUsable } from "../../src/transport/nats_get.ts";
 import { TestServer } from "../_nats_server.ts";
+import { rawPublish } from "../_raw_publish.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -58,6 +59,7 @@ Deno.test("direct get - a stream with one replica is read by direct get, as nats
     assert.equal(direct.count(), 2);
     assert.equal(msgGet.count(), 1); // nats.js's own, above
   } finally {
+    await direct.close();
     await msgGet.close();
     await nc.close();
     await t.close();
@@ -138,6 +140,7 @@ Deno.test("direct get - a stream that stops allowing it is read from its leader"
   await using server = await TestServer.start();
   const nc = await connect({ servers: server.url });
   const t = await connectNats({ servers: server.url });
+  const msgGet = await counter(server.url, "$JS.API.STREAM.MSG.GET.>");
   try {
     await t.ensureStreams([{ name: "R", subjects: ["r.>"], retention: "limits" }]);
     await t.publishDurable("r.a", enc.encode("kept"));
@@ -149,8 +152,81 @@ Deno.test("direct get - a stream that stops allowing it is read from its leader"
     const last = await t.lastMessage("R", "r.a");
     assert.equal(last && dec.decode(last.data), "kept");
     assert.equal(await t.lastMessage("R", "r.b"), null);
+    await msgGet.close();
+    assert.equal(msgGet.count(), 2); // both asked of the leader
   } finally {
+    await msgGet.close();
     await nc.close();
     await t.close();
+  }
+});
+
+Deno.test("direct get - a stored message's own headers do not stand for the server's, and names nats.js refuses are kept", async () => {
+  await using server = await TestServer.start();
+  const t = await connectNats({ servers: server.url });
+  try {
+    await t.ensureStreams([{ name: "R", subjects: ["r.>"], retention: "limits" }]);
+    await t.publishDurable("r.x", enc.encode("padding"));
+    // Headers a publisher may set that the server's answer also carries.
+    const forged = await t.publishDurable("r.f", enc.encode("f"), {
+      headers: { "Nats-Sequence": "999", "Nats-Stream": "OTHER", "Nats-Subject": "r.x" },
+    });
+    const f = await t.lastMessage("R", "r.f");
+    assert.equal(f?.seq, forged.ok && forged.seq);
+    assert.equal(f?.subject, "r.f");
+    assert.equal(f?.header("Nats-Stream"), "R");
+    // A name with a space, written by a client that checks nothing: nats.js's reading throws on it.
+    await rawPublish(
+      server.port,
+      "r.odd",
+      "NATS/1.0\r\nBad Name: v\r\nResult-Signature: sig\r\n\r\n",
+      "odd",
+    );
+    const odd = await t.lastMessage("R", "r.odd");
+    assert.equal(odd && dec.decode(odd.data), "odd");
+    assert.equal(odd?.header("Result-Signature"), "sig");
+    assert.equal(odd?.header("Bad Name"), "v");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("direct get - another status, or an answer for another message, is an error naming the get", async () => {
+  await using server = await TestServer.start();
+  const nc = await connect({ servers: server.url });
+  nc.subscribe("$JS.API.DIRECT.GET.FAKE", {
+    callback: (_err, m) => {
+      const { last_by_subj } = m.json<{ last_by_subj: string }>();
+      if (last_by_subj === "f.busy") m.respond(new Uint8Array(), { headers: headers(408, "Busy") });
+      else {
+        const h = headers();
+        h.set("Nats-Stream", "FAKE");
+        h.set("Nats-Subject", "f.other");
+        h.set("Nats-Sequence", "7");
+        m.respond(enc.encode("x"), { headers: h });
+      }
+    },
+  });
+  await nc.flush();
+  const gets = new DirectGets(nc, (subject, data, reply) => nc.publish(subject, data, { reply }));
+  try {
+    await assert.rejects(
+      gets.last("FAKE", "f.busy"),
+      /direct get of f\.busy from FAKE: answered 408 Busy/,
+    );
+    await assert.rejects(
+      gets.last("FAKE", "f.a"),
+      /direct get of f\.a from FAKE: answered with f\.other from FAKE/,
+    );
+    // Waiting gets end without an answer when the connection goes.
+    nc.subscribe("$JS.API.DIRECT.GET.SILENT", { callback: () => {} });
+    await nc.flush();
+    const waiting = gets.last("SILENT", "s.a", 60_000);
+    await nc.flush();
+    gets.abandon();
+    assert.equal(await waiting, "unavailable");
+  } finally {
+    gets.close();
+    await nc.close();
   }
 });
