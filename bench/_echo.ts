@@ -46,6 +46,26 @@ export async function cpuMicros(pid: number): Promise<number> {
 }
 
 /**
+ * Resolves once `n` results of ids starting with `tag` have arrived (the
+ * client's one result listener), counting those that did not succeed.
+ */
+export function allResults(
+  client: Client,
+  tag: string,
+  n: number,
+  failures?: NotSucceeded,
+): Promise<void> {
+  let done = 0;
+  const all = Promise.withResolvers<void>();
+  client.onResult((r) => {
+    if (!r.id.startsWith(tag)) return;
+    failures?.note(tag, r);
+    if (++done === n) all.resolve();
+  });
+  return all.promise;
+}
+
+/**
  * Send `n` echo tasks with ids `<tag><i>`, `perMessage` to a message (1: one
  * task a message; more: a batch), flushing every 500 tasks or every batch,
  * and resolve once every result has arrived.
@@ -57,13 +77,7 @@ export async function echoBurst(
   perMessage = 1,
   failures?: NotSucceeded,
 ): Promise<void> {
-  let done = 0;
-  const all = Promise.withResolvers<void>();
-  client.onResult((r) => {
-    if (!r.id.startsWith(tag)) return;
-    failures?.note(tag, r);
-    if (++done === n) all.resolve();
-  });
+  const all = allResults(client, tag, n, failures);
   const headers = { Authorization: `Bearer ${client.token}` };
   const step = perMessage > 1 ? perMessage : 500;
   for (let i = 0; i < n; i += step) {
@@ -83,7 +97,7 @@ export async function echoBurst(
     }
     await client.t.flush();
   }
-  await all.promise;
+  await all;
 }
 
 /**
@@ -109,13 +123,7 @@ export async function echoOpenLoop(
   rate: number,
   failures?: NotSucceeded,
 ): Promise<void> {
-  let done = 0;
-  const all = Promise.withResolvers<void>();
-  client.onResult((r) => {
-    if (!r.id.startsWith(tag)) return;
-    failures?.note(tag, r);
-    if (++done === n) all.resolve();
-  });
+  const all = allResults(client, tag, n, failures);
   const start = Date.now();
   let i = 0;
   while (i < n) {
@@ -125,5 +133,5 @@ export async function echoOpenLoop(
     await new Promise((r) => setTimeout(r, 1));
   }
   await client.t.flush();
-  await all.promise;
+  await all;
 }

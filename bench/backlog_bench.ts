@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
-import { cpuMicros, NotSucceeded } from "./_echo.ts";
+import { allResults, cpuMicros, NotSucceeded } from "./_echo.ts";
 
 /** One backlog of `tasks`, `perMessage` to a message; prints one line. */
 async function backlog(tasks: number, perMessage: number): Promise<void> {
@@ -30,13 +30,7 @@ async function backlog(tasks: number, perMessage: number): Promise<void> {
   node.kill("SIGTERM");
   await node.exited;
   const failures = new NotSucceeded();
-  let done = 0;
-  const all = Promise.withResolvers<void>();
-  client.onResult((r) => {
-    if (!r.id.startsWith("k-")) return;
-    failures.note("backlog", r);
-    if (++done === tasks) all.resolve();
-  });
+  const all = allResults(client, "k-", tasks, failures);
   const headers = { Authorization: `Bearer ${client.token}` };
   for (let i = 0; i < tasks; i += perMessage) {
     if (perMessage > 1) {
@@ -61,7 +55,7 @@ async function backlog(tasks: number, perMessage: number): Promise<void> {
   const t0 = performance.now();
   node = startNodeProcess(["--node-id", "backlog-2"], env);
   try {
-    await all.promise;
+    await all;
     const s = (performance.now() - t0) / 1000;
     const nodeCpu = await cpuMicros(node.child.pid);
     const natsCpu = await cpuMicros(server.pid) - natsBefore;
