@@ -43,12 +43,11 @@ import type {
   Subscription,
   Transport,
 } from "./types.ts";
-import { ChurnMap } from "../runtime/churn_map.ts";
-import { inMsg, JsDurable, MS, plainPubAck, pubAckError, pubAckId, toHeaders } from "./nats_msg.ts";
+import { inMsg, JsDurable, MS, plainPubAck, pubAckError, toHeaders } from "./nats_msg.ts";
 import { FrameWriter } from "./nats_out.ts";
 import { useFastDeliveries } from "./nats_in.ts";
 import { DirectGets, directGetUsable } from "./nats_get.ts";
-import { ReplyIds } from "./reply_ids.ts";
+import { InboxRequests } from "./inbox_requests.ts";
 import { kvBucket } from "./nats_kv.ts";
 import { NatsStreams } from "./nats_streams.ts";
 
@@ -103,9 +102,27 @@ export async function connectNats(options: NatsOptions): Promise<NatsTransport> 
   }
 }
 
-interface PendingAck {
-  resolve: (a: PubAck) => void;
-  expires: number;
+/** What a PubAck says: stored (its sequence, a duplicate or not), or why not. */
+function readPubAck(m: Msg): PubAck {
+  if (m.headers?.code === 503) {
+    return { ok: false, code: "NO_STREAM", message: "no stream captures this subject" };
+  }
+  const plain = plainPubAck(m.data);
+  if (plain) return { ok: true, seq: plain.seq, duplicate: plain.duplicate };
+  try {
+    const r = JSON.parse(decoder.decode(m.data)) as {
+      seq?: number;
+      duplicate?: boolean;
+      error?: { err_code?: number; description?: string };
+    };
+    if (r.error) {
+      const message = r.error.description ?? "stream error";
+      return { ok: false, code: pubAckError(r.error.err_code, message), message };
+    }
+    return { ok: true, seq: r.seq ?? 0, duplicate: r.duplicate ?? false };
+  } catch (err) {
+    return { ok: false, code: "ERROR", message: `unreadable PubAck: ${(err as Error).message}` };
+  }
 }
 
 /** {@link Transport} over a NATS connection. */
@@ -114,12 +131,8 @@ export class NatsTransport implements Transport {
   readonly nc: NatsConnection;
   #jsm: JetStreamManager;
   #js: JetStreamClient;
-  #ackInbox = createInbox();
-  #pending = new ChurnMap<number, PendingAck>();
-  /** Reply numbers of durable publishes, which nobody can guess (a forged PubAck; reply_ids.ts). */
-  #ackIds = new ReplyIds();
-  #ackTaken = (id: number) => this.#pending.has(id);
-  #sweep: ReturnType<typeof setInterval> | undefined;
+  /** Durable publishes waiting for their PubAcks. */
+  #acks: InboxRequests<PubAck>;
   #listeners: ((e: ConnectionEvent) => void)[] = [];
   #consumers = new Set<ConsumerHandle>();
   /**
@@ -146,7 +159,11 @@ export class NatsTransport implements Transport {
       jsm.getOptions().apiPrefix,
     );
     this.name = nc.getServer();
-    nc.subscribe(`${this.#ackInbox}.*`, { callback: (_err, m) => this.#onPubAck(m) });
+    this.#acks = new InboxRequests<PubAck>(nc, readPubAck, () => ({
+      ok: false,
+      code: "TIMEOUT",
+      message: "no PubAck in time",
+    }));
     void this.#watchStatus();
     void nc.closed().then((err) =>
       this.#emit({ type: "closed", error: err ? String(err) : undefined })
@@ -218,79 +235,22 @@ export class NatsTransport implements Transport {
     data: Uint8Array | string,
     opts?: DurablePublishOptions,
   ): Promise<PubAck> {
-    return new Promise<PubAck>((resolve) => {
-      const id = this.#ackIds.next(this.#ackTaken);
-      this.#pending.set(id, { resolve, expires: Date.now() + (opts?.timeoutMs ?? 5_000) });
-      this.#armSweep();
-      const reply = `${this.#ackInbox}.${id}`;
-      try {
-        let headers = opts?.headers;
-        if (opts?.msgId || opts?.expectLastSubjectSeq !== undefined) {
-          headers = { ...headers };
-          if (opts.msgId) headers["Nats-Msg-Id"] = opts.msgId;
-          if (opts.expectLastSubjectSeq !== undefined) {
-            headers["Nats-Expected-Last-Subject-Sequence"] = String(opts.expectLastSubjectSeq);
-          }
-        }
-        this.#out.send(subject, data, reply, headers);
-      } catch (err) {
-        this.#pending.delete(id);
-        resolve({ ok: false, code: "ERROR", message: (err as Error).message });
+    let headers = opts?.headers;
+    if (opts?.msgId || opts?.expectLastSubjectSeq !== undefined) {
+      headers = { ...headers };
+      if (opts.msgId) headers["Nats-Msg-Id"] = opts.msgId;
+      if (opts.expectLastSubjectSeq !== undefined) {
+        headers["Nats-Expected-Last-Subject-Sequence"] = String(opts.expectLastSubjectSeq);
       }
-    });
-  }
-
-  #onPubAck(m: Msg): void {
-    const id = pubAckId(m, this.#ackInbox.length + 1);
-    const p = this.#pending.get(id);
-    if (!p) return;
-    this.#pending.delete(id);
-    if (m.headers?.code === 503) {
-      p.resolve({ ok: false, code: "NO_STREAM", message: "no stream captures this subject" });
-      return;
-    }
-    const plain = plainPubAck(m.data);
-    if (plain) {
-      p.resolve({ ok: true, seq: plain.seq, duplicate: plain.duplicate });
-      return;
     }
     try {
-      const r = JSON.parse(decoder.decode(m.data)) as {
-        seq?: number;
-        duplicate?: boolean;
-        error?: { err_code?: number; description?: string };
-      };
-      if (r.error) {
-        const message = r.error.description ?? "stream error";
-        p.resolve({ ok: false, code: pubAckError(r.error.err_code, message), message });
-      } else {
-        p.resolve({ ok: true, seq: r.seq ?? 0, duplicate: r.duplicate ?? false });
-      }
+      return this.#acks.request(
+        opts?.timeoutMs ?? 5_000,
+        (reply) => this.#out.send(subject, data, reply, headers),
+      );
     } catch (err) {
-      p.resolve({
-        ok: false,
-        code: "ERROR",
-        message: `unreadable PubAck: ${(err as Error).message}`,
-      });
+      return Promise.resolve({ ok: false, code: "ERROR", message: (err as Error).message });
     }
-  }
-
-  #armSweep(): void {
-    if (this.#sweep !== undefined) return;
-    this.#sweep = setInterval(() => {
-      const now = Date.now();
-      for (const [id, p] of this.#pending) {
-        if (p.expires <= now) {
-          this.#pending.delete(id);
-          p.resolve({ ok: false, code: "TIMEOUT", message: "no PubAck in time" });
-        }
-      }
-      if (this.#pending.size === 0) {
-        clearInterval(this.#sweep);
-        this.#sweep = undefined;
-      }
-    }, 250);
-    Deno.unrefTimer(this.#sweep as unknown as number);
   }
 
   async consume(
@@ -468,16 +428,13 @@ export class NatsTransport implements Transport {
         this.#gets.abandon();
         // PubAcks for what went to the old connection may never come: let the publishers retry now
         // (a durable publish is made safe to repeat with a message id or an expected sequence).
-        for (const [id, p] of this.#pending) {
-          this.#pending.delete(id);
-          p.resolve({
-            ok: false,
-            code: "TIMEOUT",
-            message: `connection ${
-              s.type === "disconnect" ? "lost" : "re-established"
-            } before the PubAck`,
-          });
-        }
+        this.#acks.abandon({
+          ok: false,
+          code: "TIMEOUT",
+          message: `connection ${
+            s.type === "disconnect" ? "lost" : "re-established"
+          } before the PubAck`,
+        });
       }
       if (s.type === "disconnect") this.#emit({ type: "disconnected" });
       else if (s.type === "reconnect") this.#emit({ type: "reconnected" });
@@ -487,12 +444,8 @@ export class NatsTransport implements Transport {
   async close(): Promise<void> {
     this.#out.flush();
     for (const c of [...this.#consumers]) await c.stop().catch(() => {});
-    if (this.#sweep !== undefined) clearInterval(this.#sweep);
     this.#gets.close();
-    for (const [, p] of this.#pending) {
-      p.resolve({ ok: false, code: "ERROR", message: "connection closed" });
-    }
-    this.#pending.clear();
+    this.#acks.close({ ok: false, code: "ERROR", message: "connection closed" });
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }
 }

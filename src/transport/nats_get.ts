@@ -12,9 +12,8 @@
  * stack traces) and a timer; a direct get answers with the stored message
  * itself, or a `404` status.
  *
- * Here every get goes out with a reply subject under one inbox, ending in a
- * number nobody can guess ({@link ReplyIds}), is matched to its caller by that
- * number, and expires in one sweep, as the transport does for PubAcks.
+ * Here every get goes out as one of the transport's {@link InboxRequests},
+ * as its durable publishes do.
  *
  * A direct get may be answered by any replica of a stream, and by a mirror
  * made with `mirror_direct`, either of which can be behind the leader: a
@@ -26,10 +25,9 @@
  * @module
  */
 
-import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { ChurnMap } from "../runtime/churn_map.ts";
-import { firstValues, forEachHeaderLine, headerBlockText, headerIn, pubAckId } from "./nats_msg.ts";
-import { ReplyIds } from "./reply_ids.ts";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import { InboxRequests } from "./inbox_requests.ts";
+import { firstValues, forEachHeaderLine, headerBlockText, headerIn } from "./nats_msg.ts";
 import type { StoredMsg } from "./types.ts";
 
 /**
@@ -39,11 +37,6 @@ import type { StoredMsg } from "./types.ts";
  * slow, or the connection went).
  */
 export type DirectGetResult = StoredMsg | null | "unavailable";
-
-interface PendingGet {
-  resolve: (m: Msg | null) => void;
-  expires: number;
-}
 
 /** Can `stream`'s last messages be read with a direct get, and see what its leader has? */
 export function directGetUsable(
@@ -102,23 +95,18 @@ function answerOf(m: Msg): Answer {
  * out after what was published before it); `api` is JetStream's API prefix.
  */
 export class DirectGets {
-  readonly #inbox = createInbox();
-  readonly #pending = new ChurnMap<number, PendingGet>();
-  readonly #ids = new ReplyIds();
-  readonly #taken = (id: number) => this.#pending.has(id);
+  readonly #requests: InboxRequests<Msg | null>;
   readonly #send: (subject: string, data: string, reply: string) => void;
   readonly #api: string;
-  readonly #sub: { unsubscribe(): void };
-  #sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     nc: NatsConnection,
     send: (subject: string, data: string, reply: string) => void,
     api = "$JS.API",
   ) {
+    this.#requests = new InboxRequests<Msg | null>(nc, (m) => m, () => null);
     this.#send = send;
     this.#api = api;
-    this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (_err, m) => this.#answer(m) });
   }
 
   /**
@@ -131,21 +119,17 @@ export class DirectGets {
    */
   async last(stream: string, subject: string, timeoutMs = 5_000): Promise<DirectGetResult> {
     const what = `direct get of ${subject} from ${stream}`;
-    const m = await new Promise<Msg | null>((resolve, reject) => {
-      const id = this.#ids.next(this.#taken);
-      this.#pending.set(id, { resolve, expires: Date.now() + timeoutMs });
-      this.#armSweep();
-      try {
+    let m: Msg | null;
+    try {
+      m = await this.#requests.request(timeoutMs, (reply) =>
         this.#send(
           `${this.#api}.DIRECT.GET.${stream}`,
           JSON.stringify({ last_by_subj: subject }),
-          `${this.#inbox}.${id}`,
-        );
-      } catch (err) {
-        this.#pending.delete(id);
-        reject(new Error(`${what}: not sent: ${(err as Error).message}`, { cause: err }));
-      }
-    });
+          reply,
+        ));
+    } catch (err) {
+      throw new Error(`${what}: not sent: ${(err as Error).message}`, { cause: err });
+    }
     if (m === null) return "unavailable";
     const a = answerOf(m);
     if (a.status === 404) return null;
@@ -175,42 +159,11 @@ export class DirectGets {
 
   /** Every get still waiting ends without an answer (the connection went). */
   abandon(): void {
-    for (const [id, p] of this.#pending) {
-      this.#pending.delete(id);
-      p.resolve(null);
-    }
+    this.#requests.abandon(null);
   }
 
   /** Stop: what waits ends without an answer, and answers are no longer listened for. */
   close(): void {
-    if (this.#sweep !== undefined) clearInterval(this.#sweep);
-    this.#sweep = undefined;
-    this.abandon();
-    this.#sub.unsubscribe();
-  }
-
-  #answer(m: Msg): void {
-    const id = pubAckId(m, this.#inbox.length + 1);
-    const p = this.#pending.get(id);
-    if (!p) return;
-    this.#pending.delete(id);
-    p.resolve(m);
-  }
-
-  #armSweep(): void {
-    if (this.#sweep !== undefined) return;
-    this.#sweep = setInterval(() => {
-      const now = Date.now();
-      for (const [id, p] of this.#pending) {
-        if (p.expires > now) continue;
-        this.#pending.delete(id);
-        p.resolve(null);
-      }
-      if (this.#pending.size === 0) {
-        clearInterval(this.#sweep);
-        this.#sweep = undefined;
-      }
-    }, 250);
-    Deno.unrefTimer(this.#sweep as unknown as number);
+    this.#requests.close(null);
   }
 }
