@@ -124,14 +124,30 @@ export async function echoOpenLoop(
   failures?: NotSucceeded,
 ): Promise<void> {
   const all = allResults(client, tag, n, failures);
-  const start = Date.now();
-  let i = 0;
-  while (i < n) {
-    const due = dueBy(Date.now() - start, rate, n);
-    for (; i < due; i++) client.submit("echo", { id: `${tag}${i}`, payload: { i } });
-    // Let results in; wake about every millisecond.
-    await new Promise((r) => setTimeout(r, 1));
-  }
+  await offerOpenLoop(n, rate, (i) => client.submit("echo", { id: `${tag}${i}`, payload: { i } }));
   await client.t.flush();
   await all;
+}
+
+/**
+ * Make `total` sends open loop at `rate` a second: `send(i, intended)` is
+ * called once task i's intended send time (`start + i * 1000 / rate`, by
+ * `clock`) has come, whether or not earlier ones have results, waking about
+ * every millisecond to let them in. `start` is `leadMs` from now; resolves
+ * with it once every send is made.
+ */
+export async function offerOpenLoop(
+  total: number,
+  rate: number,
+  send: (i: number, intended: number) => void,
+  opts: { clock?: () => number; leadMs?: number } = {},
+): Promise<number> {
+  const clock = opts.clock ?? Date.now;
+  const start = clock() + (opts.leadMs ?? 0);
+  for (let i = 0; i < total;) {
+    const due = dueBy(clock() - start, rate, total);
+    for (; i < due; i++) send(i, start + (i * 1000) / rate);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return start;
 }

@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import * as hdr from "hdr-histogram-js";
 import { Client, startNodeProcess } from "../test/_cluster.ts";
 import { TestServer } from "../test/_nats_server.ts";
-import { dueBy, NotSucceeded } from "./_echo.ts";
+import { NotSucceeded, offerOpenLoop } from "./_echo.ts";
 
 interface Options {
   tasks: number;
@@ -138,19 +138,10 @@ export async function run(o: Partial<Options> = {}): Promise<void> {
         lastAt = at;
         if (++done === total) finished.resolve();
       });
-      const start = Date.now() + 20;
-      let i = 0;
-      while (i < total) {
-        const now = Date.now();
-        const due = dueBy(now - start, rate, total);
-        while (i < due) {
-          intended[i] = start + (i * 1000) / rate;
-          client.submit("echo", { id: `${tag}${i}`, payload: { i } });
-          i++;
-        }
-        // Let results in; wake about every millisecond.
-        await new Promise((r) => setTimeout(r, 1));
-      }
+      const start = await offerOpenLoop(total, rate, (i, at) => {
+        intended[i] = at;
+        client.submit("echo", { id: `${tag}${i}`, payload: { i } });
+      }, { leadMs: 20 });
       await client.t.flush();
       await Promise.race([finished.promise, new Promise((r) => setTimeout(r, 60_000))]);
       const achieved = done / ((lastAt - start) / 1000);

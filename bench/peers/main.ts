@@ -43,7 +43,7 @@ import { Queue } from "bullmq";
 import { Client, startNodeProcess } from "../../test/_cluster.ts";
 import { TestServer } from "../../test/_nats_server.ts";
 import { freePort, natsProcs } from "../../src/transport/nats_server.ts";
-import { dueBy, NotSucceeded } from "../_echo.ts";
+import { NotSucceeded, offerOpenLoop } from "../_echo.ts";
 import { fastAsItGoes, lines, now, script } from "./children.ts";
 import { cpuText, floor, type FloorRuns } from "./floor.ts";
 
@@ -115,16 +115,10 @@ async function ours(o: Options): Promise<Figures> {
         }
         if (++done === total) all.resolve();
       });
-      const start = now() + 20;
-      for (let i = 0; i < total;) {
-        const due = dueBy(now() - start, rate, total);
-        while (i < due) {
-          intended[i] = start + (i * 1000) / rate;
-          client.submit("echo", { id: `${tag}${i}`, payload: { i } });
-          i++;
-        }
-        await new Promise((r) => setTimeout(r, 1));
-      }
+      await offerOpenLoop(total, rate, (i, at) => {
+        intended[i] = at;
+        client.submit("echo", { id: `${tag}${i}`, payload: { i } });
+      }, { clock: now, leadMs: 20 });
       await client.t.flush();
       await Promise.race([all.promise, new Promise((r) => setTimeout(r, 60_000))]);
       open.set(rate, {
@@ -182,16 +176,10 @@ async function bullmq(o: Options): Promise<Figures> {
     for (const rate of o.rates) {
       const total = rate * o.seconds;
       const name = `r${rate}`;
-      const start = now() + 20;
       const adds: Promise<unknown>[] = [];
-      for (let i = 0; i < total;) {
-        const due = dueBy(now() - start, rate, total);
-        while (i < due) {
-          adds.push(queue.add(name, { n: total, t: start + (i * 1000) / rate }));
-          i++;
-        }
-        await new Promise((r) => setTimeout(r, 1));
-      }
+      await offerOpenLoop(total, rate, (_i, at) => {
+        adds.push(queue.add(name, { n: total, t: at }));
+      }, { clock: now, leadMs: 20 });
       await Promise.all(adds);
       const r = await Promise.race([
         next(),
