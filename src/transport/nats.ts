@@ -46,7 +46,7 @@ import type {
 import { inMsg, JsDurable, MS, plainPubAck, pubAckError, toHeaders } from "./nats_msg.ts";
 import { FrameWriter } from "./nats_out.ts";
 import { useFastDeliveries } from "./nats_in.ts";
-import { DirectGets, directGetUsable } from "./nats_get.ts";
+import { DirectGets } from "./nats_get.ts";
 import { InboxRequests } from "./inbox_requests.ts";
 import { kvBucket } from "./nats_kv.ts";
 import { NatsStreams } from "./nats_streams.ts";
@@ -144,8 +144,6 @@ export class NatsTransport implements Transport {
   #streams: NatsStreams;
   /** Last messages read by direct get, for the streams that allow it with one replica. */
   #gets: DirectGets;
-  /** Whether each stream is read by direct get: its configuration, asked at most every 30 s. */
-  #direct = new Map<string, { usable: Promise<boolean>; at: number }>();
 
   constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient) {
     this.nc = nc;
@@ -222,11 +220,11 @@ export class NatsTransport implements Transport {
 
   async ensureStreams(specs: StreamSpec[], opts?: { update?: boolean }): Promise<string[]> {
     // A configuration read while a stream is being changed may be the old one: ask again after.
-    this.#direct.clear();
+    this.#gets.forget();
     try {
       return await this.#streams.ensure(specs, opts);
     } finally {
-      this.#direct.clear();
+      this.#gets.forget();
     }
   }
 
@@ -352,42 +350,21 @@ export class NatsTransport implements Transport {
 
   async lastMessage(stream: string, subject: string): Promise<StoredMsg | null> {
     this.#out.flush();
-    const direct = this.#directUsable(stream);
-    if (await direct.usable) {
-      let found;
-      try {
-        found = await this.#gets.last(stream, subject);
-      } catch (err) {
-        throw new SchedulerError(
-          "TRANSPORT",
-          `cannot read ${subject} from ${stream}: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
-      if (found !== "unavailable") return found;
-      // Nothing served it (the stream stopped allowing direct gets, a slow server, the connection
-      // went): ask the leader, and the stream's configuration again next time.
-      if (this.#direct.get(stream) === direct) this.#direct.delete(stream);
+    try {
+      return await this.#gets.read(
+        stream,
+        subject,
+        async (name) => (await this.#jsm.streams.info(name)).config,
+        () => this.#streams.lastMessage(stream, subject),
+      );
+    } catch (err) {
+      if (err instanceof SchedulerError) throw err;
+      throw new SchedulerError(
+        "TRANSPORT",
+        `cannot read ${subject} from ${stream}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
-    return this.#streams.lastMessage(stream, subject);
-  }
-
-  /** Is `stream` read by direct get? Its configuration, asked again after 30 s or a failure. */
-  #directUsable(stream: string): { usable: Promise<boolean>; at: number } {
-    const known = this.#direct.get(stream);
-    if (known && Date.now() - known.at < 30_000) return known;
-    const entry = {
-      at: Date.now(),
-      usable: this.#jsm.streams.info(stream).then(
-        (info) => directGetUsable(info.config),
-        () => {
-          if (this.#direct.get(stream) === entry) this.#direct.delete(stream);
-          return false;
-        },
-      ),
-    };
-    this.#direct.set(stream, entry);
-    return entry;
   }
 
   readStream(

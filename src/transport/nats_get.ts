@@ -98,6 +98,8 @@ export class DirectGets {
   readonly #requests: InboxRequests<Msg | null>;
   readonly #send: (subject: string, data: string, reply: string) => void;
   readonly #api: string;
+  /** Whether each stream is read by direct get: its configuration, asked at most every 30 s. */
+  readonly #usable = new Map<string, { usable: Promise<boolean>; at: number }>();
 
   constructor(
     nc: NatsConnection,
@@ -107,6 +109,52 @@ export class DirectGets {
     this.#requests = new InboxRequests<Msg | null>(nc, (m) => m, () => null);
     this.#send = send;
     this.#api = api;
+  }
+
+  /**
+   * The last message on `subject` in `stream`, or `null`: by direct get where
+   * the stream's configuration ({@link directGetUsable}, from `config`)
+   * allows it, else, or when the get is not served, from `leader`. Rejects,
+   * naming the get, as {@link DirectGets.last} does.
+   */
+  async read(
+    stream: string,
+    subject: string,
+    config: (stream: string) => Promise<{ allow_direct?: boolean; num_replicas?: number }>,
+    leader: () => Promise<StoredMsg | null>,
+  ): Promise<StoredMsg | null> {
+    const entry = this.#usableEntry(stream, config);
+    if (await entry.usable) {
+      const found = await this.last(stream, subject);
+      if (found !== "unavailable") return found;
+      // Nothing served it (the stream stopped allowing direct gets, a slow server, the connection
+      // went): ask the leader, and the stream's configuration again next time.
+      if (this.#usable.get(stream) === entry) this.#usable.delete(stream);
+    }
+    return leader();
+  }
+
+  /** Ask every stream's configuration again (streams are being created or changed). */
+  forget(): void {
+    this.#usable.clear();
+  }
+
+  /** Is `stream` read by direct get? Its configuration, asked again after 30 s or a failure. */
+  #usableEntry(
+    stream: string,
+    config: (stream: string) => Promise<{ allow_direct?: boolean; num_replicas?: number }>,
+  ): { usable: Promise<boolean>; at: number } {
+    const known = this.#usable.get(stream);
+    if (known && Date.now() - known.at < 30_000) return known;
+    const entry = {
+      at: Date.now(),
+      usable: config(stream).then(directGetUsable, () => {
+        if (this.#usable.get(stream) === entry) this.#usable.delete(stream);
+        return false;
+      }),
+    };
+    this.#usable.set(stream, entry);
+    return entry;
   }
 
   /**
